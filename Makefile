@@ -1,0 +1,38 @@
+# MCTS Lab: `make run` starts the app, `make test` runs the whole suite.
+# Both depend on `make setup`, which creates .venv and installs the project (idempotent).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch is pinned for the install so pip picks the wheel that is right for the machine
+# (a CPU build where one is on local disk, the CUDA build from PyPI on a GPU Linux box).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup run test lint browser-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]" "$(TORCH_SPEC)"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/mctslab app
+
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; }
+
+test: setup browser-deps
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy engine storage
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,234 @@
+"""The phase events: the one stream that the live search, storage and replay share.
+
+An iteration is four events: ``Selected``, ``Expanded``, ``Simulated``,
+``Backpropagated``. A reflection added by hand is an ``Expanded`` event with
+``manual=True``. Each event turns into a JSON-ready dict and back without loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Phase = Literal["select", "expand", "simulate", "backprop"]
+PHASES: tuple[Phase, ...] = ("select", "expand", "simulate", "backprop")
+NodeKind = Literal["root", "step", "mini_step", "reflection", "answer"]
+NODE_KINDS: tuple[str, ...] = ("root", "step", "mini_step", "reflection", "answer")
+
+
+@dataclass(frozen=True)
+class ScoreBreakdown:
+    """How one child scored at one level of selection."""
+
+    child: int
+    """The child's node id."""
+    exploitation: float
+    """The Q term (0 for an unvisited child)."""
+    exploration: float
+    """The exploration bonus; ``inf`` for an unvisited child under UCT."""
+    total: float
+    """exploitation + exploration: the score compared between siblings."""
+    visits: int
+    """The child's visits when it was scored."""
+    prior: float
+    """The prior probability used (PUCT: normalised among siblings; UCT: the same, shown)."""
+
+
+@dataclass(frozen=True)
+class SelectionLevel:
+    """One level of the selected path: every sibling's score and the winner."""
+
+    parent: int
+    parent_visits: int
+    scores: tuple[ScoreBreakdown, ...]
+    chosen: int
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """Cumulative model cost of a search."""
+
+    forwarded: int = 0
+    """Every token run through the model, prefill and recomputation included."""
+    unique: int = 0
+    """The prompt plus every node's and rollout's own tokens."""
+    generated: int = 0
+    """Tokens sampled by the model (children and rollouts)."""
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """A new node created by an expansion."""
+
+    id: int
+    kind: NodeKind
+    text: str
+    token_ids: tuple[int, ...]
+    prior: float
+    """Log-probability of the node's tokens under the model, given its prefix."""
+    count: int
+    """How many of the k samples gave exactly this text (identical siblings merged)."""
+    confidences: tuple[float, ...]
+    """Marco-o1 confidence of each of the node's tokens."""
+    terminal: bool
+    answer: str | None
+    verdict: bool | None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One simulation from a node: the text generated and how it was scored."""
+
+    text: str
+    tokens: tuple[str, ...]
+    """The rollout's tokens as text, for colouring by confidence."""
+    confidences: tuple[float, ...]
+    value: float
+    answer: str | None
+    verdict: bool | None
+    reward: str
+    """Which reward decided the value: ``confidence`` or ``verifier``."""
+
+
+@dataclass(frozen=True)
+class Selected:
+    iteration: int
+    path: tuple[int, ...]
+    """Node ids from the root to the selected leaf."""
+    levels: tuple[SelectionLevel, ...]
+    phase: Phase = field(default="select", init=False)
+
+
+@dataclass(frozen=True)
+class Expanded:
+    iteration: int
+    node: int
+    children: tuple[ChildSpec, ...]
+    reason: str
+    """Why these children (or none): shown by the teaching panel."""
+    manual: bool = False
+    """True for a reflection added by hand, outside the four-phase cycle."""
+    phase: Phase = field(default="expand", init=False)
+
+
+@dataclass(frozen=True)
+class Simulated:
+    iteration: int
+    node: int
+    rollout: Rollout
+    phase: Phase = field(default="simulate", init=False)
+
+
+@dataclass(frozen=True)
+class Backpropagated:
+    iteration: int
+    path: tuple[int, ...]
+    value: float
+    tokens: TokenCounts
+    """Cumulative cost after this iteration."""
+    phase: Phase = field(default="backprop", init=False)
+
+
+Event = Selected | Expanded | Simulated | Backpropagated
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _float(x: Any) -> float:
+    if isinstance(x, str):
+        if x in ("inf", "-inf"):
+            return math.inf if x == "inf" else -math.inf
+        raise ValueError(f"not a number: {x!r}")
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise ValueError(f"not a number: {x!r}")
+    return float(x)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict (infinities written as strings)."""
+    raw = asdict(event)
+    if isinstance(event, Selected):
+        for level in raw["levels"]:
+            for score in level["scores"]:
+                for key in ("exploitation", "exploration", "total", "prior"):
+                    score[key] = _json_float(score[key])
+    return raw
+
+
+def event_from_dict(raw: dict[str, Any]) -> Event:
+    """Rebuild an event from ``event_to_dict``'s output; raise ``ValueError`` if malformed."""
+    try:
+        phase = raw["phase"]
+        it = int(raw["iteration"])
+        if phase == "select":
+            levels = tuple(
+                SelectionLevel(
+                    parent=int(lv["parent"]),
+                    parent_visits=int(lv["parent_visits"]),
+                    chosen=int(lv["chosen"]),
+                    scores=tuple(
+                        ScoreBreakdown(
+                            child=int(s["child"]),
+                            exploitation=_float(s["exploitation"]),
+                            exploration=_float(s["exploration"]),
+                            total=_float(s["total"]),
+                            visits=int(s["visits"]),
+                            prior=_float(s["prior"]),
+                        )
+                        for s in lv["scores"]
+                    ),
+                )
+                for lv in raw["levels"]
+            )
+            return Selected(it, tuple(int(n) for n in raw["path"]), levels)
+        if phase == "expand":
+            children = tuple(_child_from_dict(c) for c in raw["children"])
+            return Expanded(it, int(raw["node"]), children, str(raw["reason"]),
+                            bool(raw.get("manual", False)))
+        if phase == "simulate":
+            r = raw["rollout"]
+            rollout = Rollout(
+                text=str(r["text"]),
+                tokens=tuple(str(t) for t in r["tokens"]),
+                confidences=tuple(_float(c) for c in r["confidences"]),
+                value=_float(r["value"]),
+                answer=None if r["answer"] is None else str(r["answer"]),
+                verdict=_verdict(r["verdict"]),
+                reward=str(r["reward"]),
+            )
+            return Simulated(it, int(raw["node"]), rollout)
+        if phase == "backprop":
+            t = raw["tokens"]
+            tokens = TokenCounts(int(t["forwarded"]), int(t["unique"]), int(t["generated"]))
+            return Backpropagated(it, tuple(int(n) for n in raw["path"]),
+                                  _float(raw["value"]), tokens)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
+    raise ValueError(f"unknown phase {phase!r}")
+
+
+def _verdict(x: Any) -> bool | None:
+    if x is None or isinstance(x, bool):
+        return x
+    raise ValueError(f"verdict must be true, false or null, not {x!r}")
+
+
+def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
+    kind = c["kind"]
+    if kind not in NODE_KINDS:
+        raise ValueError(f"unknown node kind {kind!r}")
+    return ChildSpec(
+        id=int(c["id"]),
+        kind=kind,
+        text=str(c["text"]),
+        token_ids=tuple(int(t) for t in c["token_ids"]),
+        prior=_float(c["prior"]),
+        count=int(c["count"]),
+        confidences=tuple(_float(x) for x in c["confidences"]),
+        terminal=bool(c["terminal"]),
+        answer=None if c["answer"] is None else str(c["answer"]),
+        verdict=_verdict(c["verdict"]),
+    )
