@@ -17,7 +17,8 @@ from engine.errors import MctsLabError
 SUBCOMMAND_MODULES = (
     "app.cli_train",
     "app.cli_search",
-    # storage issue: "app.cli_runs", app issue: "app.cli_app", eval issue: "app.cli_eval"
+    "app.cli_app",
+    # storage issue: "app.cli_runs", eval issue: "app.cli_eval"
 )
 
 

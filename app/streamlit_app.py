@@ -1,0 +1,35 @@
+"""The MCTS Lab web app: one entry script, four pages (``mctslab app`` runs it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# Settings typed on the Search page outlive a visit to another page: Streamlit drops the
+# state of widgets that are not drawn, unless the value is written back each run.
+KEPT_PREFIXES = ("cfg_", "problem", "model_name", "run_n", "example_index")
+
+
+def keep_widget_state() -> None:
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
+def main() -> None:
+    st.set_page_config(page_title="MCTS Lab", page_icon=":material/account_tree:",
+                       layout="wide")
+    keep_widget_state()
+    pages = [
+        st.Page(str(PAGES_DIR / "search.py"), title="Search", icon=":material/search:",
+                default=True),
+        st.Page(str(PAGES_DIR / "runs.py"), title="Runs", icon=":material/folder_open:"),
+        st.Page(str(PAGES_DIR / "replay.py"), title="Replay", icon=":material/replay:"),
+        st.Page(str(PAGES_DIR / "learn.py"), title="Learn", icon=":material/school:"),
+    ]
+    st.navigation(pages).run()
+
+
+main()
