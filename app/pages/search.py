@@ -10,7 +10,7 @@ from app.live import LiveRun, SettingSpec, setting_specs
 from app.resources import example_puzzles, get_model, get_store
 from app.views import render_moment, summary_line
 from engine.config import make_config
-from engine.errors import MctsLabError
+from engine.errors import InputError, MctsLabError
 from engine.lm import DEMO_MODEL_NAME
 
 SIDEBAR_SETTINGS = ("task", "seed", "reference_answer")
@@ -99,7 +99,12 @@ def new_run() -> None:
         config = make_config(**config_values())
         store = get_store()
         model = get_model(st.session_state.model_name.strip())
-        st.session_state.live = LiveRun.start(store, model, config, st.session_state.problem)
+        try:
+            live = LiveRun.start(store, model, config, st.session_state.problem)
+        except InputError as err:
+            what = "Game-of-24 puzzle" if config.task == "game24" else "problem"
+            raise InputError(f"This is not a valid {what}: {err}") from None
+        st.session_state.live = live
         st.session_state.live_node = 0
     except MctsLabError as err:
         st.session_state.page_error = str(err)

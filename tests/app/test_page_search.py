@@ -1,0 +1,154 @@
+"""The Search page in AppTest: controls, state transitions, saving, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apptest_support import captions, click, markdown_text
+from streamlit.testing.v1 import AppTest
+
+from engine.config import SearchConfig
+from engine.game24 import load_puzzles
+from storage import open_store
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "data" / "game24_tot_901_1000.txt"
+XSS = "<img src=x onerror=alert(1)> <script>alert(2)</script>"
+
+
+def start(at: AppTest, problem: str = "4 5 6 10") -> AppTest:
+    at.sidebar.text_area(key="problem").set_value(problem)
+    return click(at, "New run")
+
+
+def status(at: AppTest) -> str:
+    line = next((c for c in captions(at) if c.startswith("Run #")), None)
+    assert line is not None, captions(at)
+    return line
+
+
+def test_first_visit_explains_what_to_do_and_offers_examples(app: AppTest) -> None:
+    assert "press **New run**" in app.info[0].value
+    first, second = (" ".join(map(str, p)) for p in load_puzzles(str(EXAMPLES))[:2])
+    click(app, "Example puzzle")
+    assert app.sidebar.text_area(key="problem").value == first
+    click(app, "Example puzzle")
+    assert app.sidebar.text_area(key="problem").value == second
+    app.sidebar.selectbox(key="example_pick").set_value(first).run()
+    assert app.sidebar.text_area(key="problem").value == first
+
+
+def test_every_setting_has_its_field_description_as_help(app: AppTest) -> None:
+    for name, info in SearchConfig.model_fields.items():
+        widget = app.sidebar.get("selectbox") + app.sidebar.get("number_input") + \
+            app.sidebar.get("checkbox") + app.sidebar.get("text_input")
+        matches = [w for w in widget if getattr(w, "key", None) == f"cfg_{name}"]
+        assert len(matches) == 1, name
+        assert matches[0].help == info.description
+
+
+def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> None:
+    start(app)
+    store = open_store(str(db_path))
+    (run,) = store.list_runs()
+    assert run.problem == "4 5 6 10" and run.status == "running"
+    assert "iteration 0 · next phase: select · 1 nodes" in status(app)
+    expected = [("select", "1 · Selection"), ("expand", "2 · Expansion"),
+                ("simulate", "3 · Simulation (rollout)"), ("backprop", "4 · Backpropagation")]
+    for count, (phase, title) in enumerate(expected, 1):
+        click(app, "Next phase")
+        events = store.load_events(run.id)
+        assert [e.phase for e in events][-1] == phase and len(events) == count
+        assert f"##### {title}" in markdown_text(app)
+    assert "iteration 1 · next phase: select" in status(app)
+    assert store.get_run(run.id).iterations_done == 1
+    # The backprop explanation shows the actual numbers of the update.
+    assert "N 0 → 1" in markdown_text(app)
+
+
+def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
+                                                            db_path: Path) -> None:
+    start(app)
+    click(app, "Next iteration")
+    click(app, "Next iteration")
+    assert "iteration 2 · next phase: select" in status(app)
+    store = open_store(str(db_path))
+    (run,) = store.list_runs()
+    tree = store.tree_at(run.id)
+    assert tree.iterations_done == 2 and len(tree.nodes) > 1
+    child = tree.root.children[0]
+    app.selectbox(key="live_node").set_value(child).run()
+    metrics = {m.label: m.value for m in app.metric}
+    node = tree.nodes[child]
+    assert metrics["N (visits)"] == str(node.visits)
+    assert metrics["Q = W / N"] == f"{node.q:.3f}"
+    assert metrics["prior (log p)"] == f"{node.prior:.3f}"
+    # The engine's breakdown at the last selection through the root, winner starred.
+    scored = [c for c in captions(app) if c.startswith("UCT at the last selection through #0")]
+    assert scored, captions(app)
+    table = app.dataframe[0].value
+    assert list(table["child"]) == [f"#{c}" for c in tree.root.children]
+    assert table[""].str.contains("★").sum() == 1
+    assert f"#{child}:" in markdown_text(app)
+
+
+def test_add_a_reflection_under_the_selected_node(app: AppTest, db_path: Path) -> None:
+    start(app)
+    click(app, "Next iteration")
+    app.selectbox(key="live_node").set_value(1).run()
+    click(app, "Add reflection under #1")
+    store = open_store(str(db_path))
+    (run,) = store.list_runs()
+    last = store.load_events(run.id)[-1]
+    assert last.phase == "expand" and last.manual and last.node == 1
+    assert last.children[0].kind == "reflection"
+    assert "**Reflection** (added by hand)" in markdown_text(app)
+    click(app, "Add reflection under #1")
+    assert "already has a reflection branch" in app.error[0].value
+
+
+def test_run_n_iterations_saves_every_iteration(app: AppTest, db_path: Path) -> None:
+    start(app)
+    app.number_input(key="run_n").set_value(2).run()
+    click(app, "Run 2 iterations")
+    assert "iteration 2 · next phase: select" in status(app)
+    (run,) = open_store(str(db_path)).list_runs()
+    assert run.iterations_done == 2
+
+
+def test_a_bad_puzzle_is_a_clear_error_and_the_app_keeps_working(app: AppTest,
+                                                                 db_path: Path) -> None:
+    start(app, XSS)
+    assert app.error[0].value == ("This is not a valid Game-of-24 puzzle: '<img' is not a "
+                                  "whole number from 1 to 13.")
+    start(app, "4 5 6")
+    assert "exactly four whole numbers from 1 to 13" in app.error[0].value
+    assert not open_store(str(db_path)).list_runs()
+    start(app, "1 2 3 4")
+    assert not app.error
+    assert "1 nodes" in status(app)
+
+
+def test_a_missing_model_is_a_clear_error(app: AppTest, db_path: Path) -> None:
+    app.sidebar.text_input(key="model_name").set_value("/no/such/model").run()
+    start(app)
+    assert "No model directory at /no/such/model" in app.error[0].value
+    assert not open_store(str(db_path)).list_runs()
+
+
+def test_a_freeform_problem_is_shown_as_text(app: AppTest) -> None:
+    app.sidebar.selectbox(key="cfg_task").set_value("freeform").run()
+    start(app, XSS)
+    assert not app.error
+    # Shown as code (escaped by Streamlit), never as Markdown or HTML.
+    assert any(XSS in c.value for c in app.code)
+    assert XSS not in markdown_text(app)
+
+
+def test_an_unreadable_database_is_a_clear_error(db_path: Path) -> None:
+    db_path.write_bytes(b"this is not a database" * 100)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" /
+                               "streamlit_app.py"), default_timeout=300)
+    at.run()
+    start(at)
+    assert at.error and "runs.db" in at.error[0].value
+    assert db_path.read_bytes() == b"this is not a database" * 100
