@@ -41,7 +41,7 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 TEMPLATE_NAME = "graph_template.html"
 LabelBy = Literal["nq", "uct"]
 
-X_GAP = 70.0
+X_GAP = 64.0
 """Horizontal distance between neighbouring leaves, in vis-network pixels."""
 Y_GAP = 110.0
 """Vertical distance between depths."""
@@ -163,9 +163,9 @@ def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
     if label_by == "uct":
         label = "root" if score is None else f"UCT {format_score(score.total)}"
     else:
-        label = f"N={node.visits}  Q={node.q:.2f}"
+        label = f"N={node.visits}\nQ={node.q:.2f}"
     if change is not None:
-        label += f"\nN {change.visits_before}→{change.visits_after}  " \
+        label += f"\nN {change.visits_before}→{change.visits_after}\n" \
                  f"Q {change.q_before:.2f}→{change.q_after:.2f}"
     return label
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
 # Settings typed on the Search page outlive a visit to another page: Streamlit drops the
 # state of widgets that are not drawn, unless the value is written back each run.
 KEPT_PREFIXES = ("cfg_", "problem", "model_name", "run_n", "example_index")
@@ -19,8 +20,8 @@ def keep_widget_state() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="MCTS Lab", page_icon=":material/account_tree:",
-                       layout="wide")
+    # A local file: a Material icon here would make the browser fetch it from Google.
+    st.set_page_config(page_title="MCTS Lab", page_icon=str(FAVICON), layout="wide")
     keep_widget_state()
     pages = [
         st.Page(str(PAGES_DIR / "search.py"), title="Search", icon=":material/search:",

@@ -1,0 +1,84 @@
+"""Browser fixtures: the real app (``mctslab app``) on a free port, Debian's Chromium, and a
+page that fails the test on any request beyond localhost, console error or dialog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from app.bench_graph import launch_chromium
+from app.browser_driver import AppServer
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+LOCAL_SCHEMES = {"data", "blob", "about"}
+
+
+@dataclass
+class Watch:
+    """Everything the page did that a test must not allow."""
+
+    foreign_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        assert self.foreign_requests == [], self.foreign_requests
+        assert self.console_errors == [], self.console_errors
+        assert self.dialogs == [], self.dialogs
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    db = tmp_path_factory.mktemp("browser") / "runs.db"
+    with AppServer(db) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def watched(browser: Any, server: AppServer) -> Iterator[tuple[Page, Watch]]:
+    """A fresh page (a new app session) on the app, watched."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    watch = Watch()
+
+    def on_request(request: Any) -> None:
+        url = urlparse(request.url)
+        watch.requests.append(request.url)
+        if url.scheme not in LOCAL_SCHEMES and url.hostname not in LOCAL_HOSTS:
+            watch.foreign_requests.append(request.url)
+
+    def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("request", on_request)
+    page.on("console", lambda m: watch.console_errors.append(m.text)
+            if m.type == "error" else None)
+    page.on("pageerror", lambda err: watch.console_errors.append(str(err)))
+    page.on("dialog", on_dialog)
+    page.goto(server.url)
+    page.get_by_role("button", name="New run").wait_for()
+    yield page, watch
+    context.close()
+
+
+@pytest.fixture
+def docs_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "docs"
