@@ -18,7 +18,8 @@ SUBCOMMAND_MODULES = (
     "app.cli_train",
     "app.cli_search",
     "app.cli_app",
-    # storage issue: "app.cli_runs", eval issue: "app.cli_eval"
+    "app.cli_runs",
+    # eval issue: "app.cli_eval"
 )
 
 

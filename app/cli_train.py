@@ -22,6 +22,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this many optimiser steps (for a quick check)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-eval", action="store_true",
+                        help="do not measure the model on the held-out puzzles afterwards")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="measure an existing checkpoint in --out and rewrite its card")
     parser.set_defaults(handler=_run)
 
 
@@ -36,6 +40,30 @@ def _run(args: argparse.Namespace) -> int:
     def progress(step: int, loss: float, elapsed: float) -> None:
         print(f"step {step:5d}  loss {loss:.4f}  {elapsed:6.0f}s", file=sys.stderr, flush=True)
 
-    record = train_demo_model(Path(args.out), config, progress=progress)
+    out = Path(args.out)
+    record: dict[str, object] = {}
+    if not args.eval_only:
+        record = train_demo_model(out, config, progress=progress)
+    elif not (out / "training.json").is_file():
+        raise InputError(f"{out} holds no trained demo model (no training.json).")
+    if not args.skip_eval:
+        record["quality"] = _evaluate(out, args.seed)
     print(json.dumps(record, indent=2))
     return 0
+
+
+def _evaluate(out: Path, seed: int) -> dict[str, object]:
+    from tqdm import tqdm
+
+    from engine import game24
+    from engine.demo_model import HELDOUT_PUZZLES
+    from engine.demo_quality import measure_quality, write_model_card
+    from engine.lm import HFModel
+
+    puzzles = game24.load_puzzles(str(HELDOUT_PUZZLES))
+    model = HFModel(str(out))
+    with tqdm(total=len(puzzles), desc="evaluating", file=sys.stderr, leave=False) as bar:
+        quality = measure_quality(model, puzzles, seed=seed,
+                                  progress=lambda n: bar.update(n - bar.n))
+    write_model_card(out, quality)
+    return quality

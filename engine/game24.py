@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 from engine.errors import InputError
 
@@ -165,7 +165,7 @@ def _dedupe(moves: list[Move]) -> list[Move]:
     return unique
 
 
-@lru_cache(maxsize=None)
+@cache
 def solutions(state: tuple[Fraction, ...]) -> tuple[tuple[Move, ...], ...]:
     """Every move sequence from the sorted ``state`` that ends in exactly 24."""
     if len(state) == 1:

@@ -310,6 +310,7 @@ class ModelSession:
         logits = state.logits.unsqueeze(0)
         cache = copy.deepcopy(state.cache)
         length = state.length
+        cache_rows = 1  # rows currently held in ``cache``
         done: list[Sample] = []
         while rows:
             rows, parents = self._draw(rows, logits, temperature, generator)
@@ -324,7 +325,8 @@ class ModelSession:
                     open_parents.append(parent)
             if not open_rows:
                 break
-            cache.batch_select_indices(torch.tensor(open_parents, device=self.model.device))
+            if open_parents != list(range(cache_rows)):
+                cache.batch_select_indices(torch.tensor(open_parents, device=self.model.device))
             last = torch.tensor([[r.token_ids[-1]] for r in open_rows])
             logits, cache = self._forward(last, cache)
             rows = []
@@ -333,10 +335,12 @@ class ModelSession:
                     done.append(self._finish(row, self._row_state(cache, logits, i, length)))
                 else:
                     rows.append(row)
+            cache_rows = len(open_rows)
             if rows and len(rows) < len(open_rows):
                 keep = [i for i, r in enumerate(open_rows) if not r.ended]
                 cache.batch_select_indices(torch.tensor(keep, device=self.model.device))
                 logits = logits[keep]
+                cache_rows = len(keep)
         generated = sum(len(s.token_ids) * s.count for s in done)
         self.counter.generated += generated
         self.counter.unique += sum(len(s.token_ids) for s in done)

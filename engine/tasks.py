@@ -66,7 +66,9 @@ class Game24Task:
     name = "game24"
 
     def __init__(self, problem: str) -> None:
-        self.numbers = game24.parse_puzzle(problem)
+        # Ascending order: the demo model was trained on sorted inputs, and the puzzle is
+        # the same multiset whatever the order it was typed in.
+        self.numbers = tuple(sorted(game24.parse_puzzle(problem)))
         self.problem = " ".join(str(n) for n in self.numbers)
 
     def prompt(self, chat: bool) -> str:
