@@ -21,7 +21,11 @@ class SearchConfig(BaseModel):
     )
     exploration: float = Field(1.0, ge=0.0, le=100.0, description="exploration constant c")
     children: int = Field(4, ge=1, le=32, description="samples per expansion (k)")
-    max_depth: int = Field(12, ge=1, le=64, description="nodes this deep are not expanded")
+    max_depth: int = Field(
+        12, ge=0, le=64,
+        description="nodes this deep are not expanded (0: only roll out from the root, "
+        "which is Best-of-N)",
+    )
     granularity: Literal["step", "mini-step"] = Field(
         "step", description="an action is one line (step) or a fixed number of tokens"
     )

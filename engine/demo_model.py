@@ -187,8 +187,12 @@ def train_demo_model(
         elapsed = time.monotonic() - started
         if elapsed >= budget_s or (config.max_steps is not None and step >= config.max_steps):
             break
-        # Learning rate follows the share of the time budget spent: warm-up, then cosine.
-        frac = min(1.0, elapsed / budget_s)
+        # Learning rate follows the share of the budget spent (steps, or else wall-clock
+        # time): warm-up, then cosine. A step budget makes a run repeatable on a busy machine.
+        if config.max_steps is not None:
+            frac = step / config.max_steps
+        else:
+            frac = min(1.0, elapsed / budget_s)
         warm = min(1.0, (step + 1) / 100)
         lr = config.learning_rate * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for group in optimiser.param_groups:
