@@ -30,6 +30,7 @@ from engine.events import (
 from engine.selection import children_scores, pick, sibling_priors, tree_scores
 from engine.tree import Node, Tree, apply, best_answer
 
+PANELS = ("Inspector", "What just happened", "Charts")
 VERDICT_WORDS = {True: "correct ✅", False: "wrong ❌", None: "not verified"}
 
 
@@ -49,10 +50,17 @@ def merge_highlights(tree: Tree, events: Sequence[Event]) -> Highlight:
 
 
 def node_choice_label(tree: Tree, node_id: int) -> str:
-    """How a node reads in the select box (shown as text, never as markup)."""
+    """How a node reads in the select box (shown as text, never as markup). It must not
+    change as the search goes on: the select box recognises its choice by this label."""
     node = tree.nodes[node_id]
     text = node.text.replace("\n", " ")
-    return f"#{node.id} {node.kind} N={node.visits} Q={node.q:.2f} · {text[:48]}"
+    return f"#{node.id} {node.kind} · {text[:56]}"
+
+
+def selected_node(tree: Tree, select_key: str) -> int:
+    """The node chosen in the select box (or by a click), the root when there is none."""
+    value = st.session_state.get(select_key)
+    return value if isinstance(value, int) and 0 <= value < len(tree.nodes) else 0
 
 
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
@@ -71,8 +79,7 @@ def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
     left, right = st.columns([3, 1])
     with left:
         ids = list(range(len(tree.nodes)))
-        if st.session_state.get(select_key) not in ids:
-            st.session_state[select_key] = 0
+        st.session_state[select_key] = selected_node(tree, select_key)
         st.selectbox("Selected node (or click one in the graph)", ids, key=select_key,
                      format_func=lambda n: node_choice_label(tree, n))
     with right:
@@ -254,15 +261,18 @@ def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
     ``step_events`` are the ones just run (highlighted and explained)."""
     select_key = f"{key}_node"
     highlight = merge_highlights(tree, step_events)
-    render_graph(tree, config, highlight, selected=st.session_state.get(select_key),
+    render_graph(tree, config, highlight, selected=selected_node(tree, select_key),
                  view_key=view_key, key=f"{key}_graph", select_key=select_key)
-    node_id = int(st.session_state.get(select_key) or 0)
-    inspector, teaching, charts = st.tabs(["Inspector", "What just happened", "Charts"])
-    with inspector:
+    node_id = selected_node(tree, select_key)
+    # One panel at a time: a hidden tab would still be drawn (and its charts redrawn) on
+    # every step.
+    panel = st.radio("Panel", PANELS, key=f"{key}_panel", horizontal=True,
+                     label_visibility="collapsed")
+    if panel == "Inspector":
         render_inspector(tree, config, events, node_id)
-    with teaching:
+    elif panel == "What just happened":
         render_teaching(tree, config, step_events)
-    with charts:
+    else:
         render_charts(tree, events, node_id)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.live import LiveRun, SettingSpec, setting_specs
 from app.resources import example_puzzles, get_model, get_store
-from app.views import render_moment, summary_line
+from app.views import render_moment, selected_node, summary_line
 from engine.config import make_config
 from engine.errors import InputError, MctsLabError
 from engine.lm import DEMO_MODEL_NAME
@@ -123,7 +123,7 @@ def controls(live: LiveRun) -> None:
     run_n = cols[3].button(f"Run {n} iterations", width="stretch")
     cols[4].button("Stop", width="stretch",
                    help="Stop a run of N iterations after the iteration in flight.")
-    node = int(st.session_state.get("live_node") or 0)
+    node = selected_node(live.search.tree, "live_node")
     reflect = cols[5].button(f"Add reflection under #{node}", width="stretch",
                              help="Append 'Wait! Maybe I made some mistakes! I need to "
                              "rethink from scratch.' as a new branch under the selected node.")

@@ -92,7 +92,7 @@ def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
     assert graph.nodes[2]["color"]["border"] == HIGHLIGHT_COLOUR
     assert graph.nodes[5]["color"]["background"] == UNVISITED_COLOUR
     assert graph.nodes[4]["color"]["border"] == HIGHLIGHT_COLOUR
-    assert graph.nodes[4]["label"].endswith("N 0→1  Q 0.00→1.00")
+    assert graph.nodes[4]["label"].endswith("N 0→1\nQ 0.00→1.00")
     assert graph.edges[0, 2]["color"] == HIGHLIGHT_COLOUR
     # The reflection added by hand: its own shape, colour and a dashed edge.
     assert graph.nodes[6]["shape"] == "diamond"

@@ -52,6 +52,8 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
     (run,) = store.list_runs()
     assert run.problem == "4 5 6 10" and run.status == "running"
     assert "iteration 0 · next phase: select · 1 nodes" in status(app)
+    app.radio(key="live_panel").set_value("What just happened").run()
+    assert "Nothing has run yet" in app.info[0].value
     expected = [("select", "1 · Selection"), ("expand", "2 · Expansion"),
                 ("simulate", "3 · Simulation (rollout)"), ("backprop", "4 · Backpropagation")]
     for count, (phase, title) in enumerate(expected, 1):
@@ -89,12 +91,19 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
     assert list(table["child"]) == [f"#{c}" for c in tree.root.children]
     assert table[""].str.contains("★").sum() == 1
     assert f"#{child}:" in markdown_text(app)
+    app.radio(key="live_panel").set_value("Charts").run()
+    shown = captions(app)
+    assert "Root Q over iterations" in shown and "Tokens over iterations" in shown
+    assert f"Visit share π vs prior p among the children of #{child}" in shown
+    answers = app.dataframe[0].value
+    assert list(answers.columns) == ["iteration", "best_answer", "solved"]
 
 
 def test_add_a_reflection_under_the_selected_node(app: AppTest, db_path: Path) -> None:
     start(app)
     click(app, "Next iteration")
     app.selectbox(key="live_node").set_value(1).run()
+    app.radio(key="live_panel").set_value("What just happened").run()
     click(app, "Add reflection under #1")
     store = open_store(str(db_path))
     (run,) = store.list_runs()

@@ -69,26 +69,32 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], docs_dir: P
     state = wait_graph(page, nodes=1 + len(children))
     assert state["phase"] == "backprop" and state["changed"] == [0, children[0]]
     assert "N 0→1" in graph_frame(page).evaluate(f"() => nodes.get({children[0]}).label")
+    # A whole iteration after the labels changed (the select box keeps its choice).
+    click_button(page, "Next iteration")
+    wait_status(page, r"iteration 2 · next phase: select")
+    assert wait_graph(page)["phase"] == "backprop"
 
     # Clicking a node selects it: the inspector follows.
     click_node(page, children[-1])
     page.get_by_text(f"Node #{children[-1]}", exact=False).first.wait_for()
     assert wait_graph(page)["selected"] == str(children[-1])
-    page.get_by_text("UCT now (N_parent = 1)").first.wait_for()
+    page.get_by_text("UCT now (N_parent = 2)").first.wait_for()
     assert f"#{children[-1]} step" in tooltip_of(page, children[-1])
 
     # Ten iterations with the progress bar.
     page.get_by_label("N", exact=True).fill("10")
     page.get_by_label("N", exact=True).press("Enter")
     click_button(page, "Run 10 iterations")
-    wait_status(page, r"iteration 11 · next phase: select")
+    wait_status(page, r"iteration 12 · next phase: select")
     state = wait_graph(page)
     nodes = int(state["nodeCount"])
     assert nodes > 1 + len(children) and state["phase"] == "backprop"
     assert f"· {nodes} nodes ·" in page.get_by_text(re.compile(r"^Run #")).first.inner_text()
-    page.get_by_role("tab", name="Charts").click()
+    page.get_by_text("Charts", exact=True).click()
     page.get_by_text("Root Q over iterations").wait_for()
-    page.get_by_role("tab", name="Inspector").click()
+    page.get_by_text("What just happened", exact=True).click()
+    page.get_by_text("4 · Backpropagation").wait_for()
+    page.get_by_text("Inspector", exact=True).click()
     page.wait_for_timeout(500)
     page.screenshot(path=str(docs_dir / "screenshot.png"))
 
