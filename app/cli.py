@@ -19,7 +19,7 @@ SUBCOMMAND_MODULES = (
     "app.cli_search",
     "app.cli_app",
     "app.cli_runs",
-    # eval issue: "app.cli_eval"
+    "app.cli_eval",
 )
 
 
