@@ -1,0 +1,1 @@
+"""Alembic migrations of the MCTS Lab schema, applied by ``storage.database`` on open."""

@@ -1,0 +1,63 @@
+"""Cutting a run's event stream at a moment, and folding it into that moment's tree.
+
+Moments are addressed as the CLI and the app name them:
+
+- after ``k`` completed iterations: every event before iteration ``k`` began (hand-added
+  reflections between iteration ``k - 1`` and ``k`` included);
+- iteration ``k`` (0-based) and a phase: up to and including that phase's event of
+  iteration ``k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from engine.events import Event, Expanded, Phase
+from engine.tree import Tree, fold
+from storage.errors import StorageError
+
+
+def is_manual(event: Event) -> bool:
+    """True for a reflection added by hand, outside the four-phase cycle."""
+    return isinstance(event, Expanded) and event.manual
+
+
+def events_before_iteration(events: Sequence[Event], iteration: int) -> list[Event]:
+    """The events up to the moment iteration ``iteration`` began (all of them if it never
+    did)."""
+    for index, event in enumerate(events):
+        if not is_manual(event) and event.iteration >= iteration:
+            return list(events[:index])
+    return list(events)
+
+
+def events_through_phase(
+    events: Sequence[Event], iteration: int, phase: Phase
+) -> list[Event] | None:
+    """The events up to and including ``phase``'s event of ``iteration``; ``None`` if the
+    run has no such event."""
+    for index, event in enumerate(events):
+        if is_manual(event):
+            continue
+        if event.iteration == iteration and event.phase == phase:
+            return list(events[: index + 1])
+        if event.iteration > iteration:
+            return None
+    return None
+
+
+def fold_or_fail(problem: str, events: Sequence[Event], what: str, first_seq: int = 0) -> Tree:
+    """``fold(problem, events)``; an event that does not fit raises ``StorageError`` naming
+    its sequence number (``first_seq`` is the number of ``events[0]``)."""
+    position = [first_seq - 1]
+
+    def counted() -> Iterator[Event]:
+        for event in events:
+            position[0] += 1
+            yield event
+
+    try:
+        return fold(problem, counted())
+    except (ValueError, IndexError) as err:
+        raise StorageError(f"{what}: event seq {position[0]} does not fit the tree "
+                           f"({err})") from None

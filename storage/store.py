@@ -1,0 +1,355 @@
+"""The run repository: create runs, append their events, read any moment of them back.
+
+A run is its settings plus its events; a tree is never stored, only folded from events
+(``storage.replay``), so a replayed tree equals the live one by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from engine.config import SearchConfig, make_config
+from engine.errors import InputError
+from engine.events import PHASES, Event, event_from_dict, event_to_dict
+from engine.tree import Tree, best_answer
+from storage import owners
+from storage.database import database_error, describe, write_engine
+from storage.errors import StorageError
+from storage.models import RUN_STATUSES, SCHEMA_VERSION, EventRow, RunRow
+from storage.replay import events_before_iteration, events_through_phase, fold_or_fail
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One stored run, every column of the ``runs`` table (times in UTC)."""
+
+    id: int
+    title: str | None
+    problem: str
+    task: str
+    model_name: str
+    model_fingerprint: str
+    config: SearchConfig
+    seed: int
+    status: str
+    """running, finished, failed or interrupted."""
+    iterations_done: int
+    best_answer: str | None
+    solved: bool | None
+    owner_pid: int | None
+    owner_host: str | None
+    parent_run_id: int | None
+    fork_iteration: int | None
+    created_at: datetime
+    updated_at: datetime
+    schema_version: int
+
+
+def now_utc() -> datetime:
+    """The current time in UTC without tzinfo, as the columns store it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class RunStore:
+    """Runs and their events in one database (open it with ``storage.open_store``)."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self.engine = engine
+        self.url = url
+        self.where = describe(url)
+        self._writer = write_engine(engine)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as session, session.begin():
+                yield session
+        except DBAPIError as err:
+            raise database_error(err, self.where) from None
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """One transaction that holds the write lock from its start (``BEGIN IMMEDIATE``)."""
+        try:
+            with Session(self._writer) as session, session.begin():
+                yield session
+        except DBAPIError as err:
+            raise database_error(err, self.where) from None
+
+    def _row(self, session: Session, run_id: int) -> RunRow:
+        row = session.get(RunRow, run_id)
+        if row is None:
+            raise StorageError(f"no run {run_id}; `mctslab runs` lists them")
+        return row
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        problem: str,
+        config: SearchConfig,
+        model_name: str,
+        model_fingerprint: str,
+        title: str | None = None,
+        parent_run_id: int | None = None,
+        fork_iteration: int | None = None,
+    ) -> int:
+        """Save a new run, status ``running``, owned by this process; return its id."""
+        with self._write() as session:
+            return self._insert_run(
+                session, problem=problem, config=config, model_name=model_name,
+                model_fingerprint=model_fingerprint, title=title,
+                parent_run_id=parent_run_id, fork_iteration=fork_iteration,
+            )
+
+    def _insert_run(self, session: Session, *, config: SearchConfig, **columns: Any) -> int:
+        stamp = now_utc()
+        values = {
+            "task": config.task, "config": config.model_dump(mode="json"),
+            "seed": config.seed, "status": "running", "iterations_done": 0,
+            "best_answer": None, "solved": None, "owner_pid": os.getpid(),
+            "owner_host": socket.gethostname(), "parent_run_id": None, "fork_iteration": None,
+            "created_at": stamp, "updated_at": stamp, "schema_version": SCHEMA_VERSION,
+        }
+        values.update(columns)
+        row = RunRow(**values)
+        session.add(row)
+        session.flush()
+        return row.id
+
+    def set_status(self, run_id: int, status: str) -> None:
+        """Set a run's status; ``running`` also makes this process its owner."""
+        if status not in RUN_STATUSES:
+            raise StorageError(f"unknown run status {status!r}; use one of "
+                               f"{', '.join(RUN_STATUSES)}")
+        with self._write() as session:
+            row = self._row(session, run_id)
+            row.status = status
+            row.updated_at = now_utc()
+            if status == "running":
+                row.owner_pid, row.owner_host = os.getpid(), socket.gethostname()
+
+    def get_run(self, run_id: int) -> RunInfo:
+        """The run ``run_id``; ``StorageError`` if there is none."""
+        with self._read() as session:
+            return _info(self._row(session, run_id))
+
+    def list_runs(self) -> list[RunInfo]:
+        """Every run, newest first."""
+        with self._read() as session:
+            rows = session.scalars(select(RunRow).order_by(RunRow.id.desc())).all()
+            return [_info(row) for row in rows]
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run and its events (forks of it keep their events, without a parent)."""
+        with self._write() as session:
+            self._row(session, run_id)
+            session.execute(delete(RunRow).where(RunRow.id == run_id))
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark ``interrupted`` every running run whose writer, on this host, has died;
+        return their ids."""
+        host = socket.gethostname()
+        running = (select(RunRow.id, RunRow.owner_pid)
+                   .where(RunRow.status == "running", RunRow.owner_host == host))
+        with self._read() as session:
+            if all(owners.alive(pid) for _, pid in session.execute(running)):
+                return []  # the usual case: no write lock taken just for opening
+        with self._write() as session:
+            dead = [run_id for run_id, pid in session.execute(running).all()
+                    if not owners.alive(pid)]
+            if dead:
+                session.execute(update(RunRow).where(RunRow.id.in_(dead))
+                                .values(status="interrupted", updated_at=now_utc()))
+        for run_id in dead:
+            logger.info("run %d: its writer died; marked interrupted", run_id)
+        return dead
+
+    # -- events ---------------------------------------------------------------------------
+
+    def append_events(
+        self,
+        run_id: int,
+        events: Sequence[Event],
+        *,
+        iterations_done: int,
+        best_answer: str | None = None,
+        solved: bool | None = None,
+    ) -> None:
+        """Append ``events`` and record progress, in one transaction. The best answer and
+        solved flag are updated together, when ``best_answer`` is given (an answer, once
+        found, never goes away, so ``None`` leaves them as they are)."""
+        progress: dict[str, Any] = {"iterations_done": iterations_done, "updated_at": now_utc()}
+        if best_answer is not None:
+            progress.update(best_answer=best_answer, solved=solved)
+        payloads = [event_to_dict(e) for e in events]
+        # Core statements, not the ORM: this runs once per iteration (or phase) of a search.
+        with self._write_connection() as conn:
+            found = conn.execute(update(RunRow).where(RunRow.id == run_id).values(progress))
+            if found.rowcount == 0:
+                raise StorageError(f"no run {run_id}; `mctslab runs` lists them")
+            _insert_events(conn, run_id, events, payloads)
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except DBAPIError as err:
+            raise database_error(err, self.where) from None
+
+    def load_events(self, run_id: int, upto_iteration: int | None = None) -> list[Event]:
+        """The run's events in order; with ``upto_iteration=k`` only those before
+        iteration ``k`` began (the first ``k`` iterations)."""
+        with self._read() as session:
+            self._row(session, run_id)
+            query = select(EventRow.seq, EventRow.payload).where(EventRow.run_id == run_id)
+            if upto_iteration is not None:
+                query = query.where(EventRow.iteration <= upto_iteration)
+            rows = session.execute(query.order_by(EventRow.seq)).all()
+        events = [_decode(run_id, seq, payload) for seq, payload in rows]
+        if upto_iteration is not None:
+            events = events_before_iteration(events, upto_iteration)
+        return events
+
+    def tree_at(
+        self, run_id: int, iteration: int | None = None, phase: str | None = None
+    ) -> Tree:
+        """The tree at one moment of the run: after ``phase``'s event of ``iteration``
+        (0-based) when both are given; after ``iteration`` completed iterations when only
+        it is; after the phase's event in the last iteration when only ``phase`` is; after
+        the last event when neither is."""
+        info = self.get_run(run_id)
+        what = f"run {run_id}"
+        if phase is None and iteration is None:
+            return fold_or_fail(info.problem, self.load_events(run_id), what)
+        if phase is None:
+            assert iteration is not None
+            if not 0 <= iteration <= info.iterations_done:
+                raise StorageError(f"run {run_id} has {info.iterations_done} completed "
+                                   f"iterations: choose --iteration 0..{info.iterations_done}")
+            return fold_or_fail(info.problem, self.load_events(run_id, iteration), what)
+        if phase not in PHASES:
+            raise StorageError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
+        last = self._last_started_iteration(run_id)
+        if iteration is None:
+            iteration = last if last is not None else 0
+        events = self.load_events(run_id, upto_iteration=iteration + 1)
+        cut = events_through_phase(events, iteration, phase)
+        if cut is None:
+            span = "none yet" if last is None else f"iterations 0..{last}"
+            raise StorageError(f"run {run_id} has no {phase} event in iteration {iteration} "
+                               f"({span} have events; iterations count from 0)")
+        return fold_or_fail(info.problem, cut, what)
+
+    def _last_started_iteration(self, run_id: int) -> int | None:
+        with self._read() as session:
+            return session.scalar(select(func.max(EventRow.iteration)).where(
+                EventRow.run_id == run_id, EventRow.phase == "select"))
+
+    # -- fork, export, import -------------------------------------------------------------
+
+    def fork_run(self, run_id: int, at_iteration: int, config: SearchConfig) -> int:
+        """A new run with ``config`` that starts from the first ``at_iteration`` iterations
+        of run ``run_id`` (their events are copied); return its id. It is ``running`` and
+        owned by this process, as a new run is."""
+        parent = self.get_run(run_id)
+        if not 0 <= at_iteration <= parent.iterations_done:
+            raise StorageError(f"run {run_id} has {parent.iterations_done} completed "
+                               f"iterations: fork it at 0..{parent.iterations_done}")
+        if config.task != parent.task:
+            raise StorageError(f"run {run_id} is a {parent.task} run; a fork keeps the task "
+                               f"(got {config.task})")
+        events = self.load_events(run_id, upto_iteration=at_iteration)
+        tree = fold_or_fail(parent.problem, events, f"run {run_id}")
+        answer, verdict = best_answer(tree)
+        title = parent.title or f"run {run_id}"
+        with self._write() as session:
+            new_id = self._insert_run(
+                session, problem=parent.problem, config=config, model_name=parent.model_name,
+                model_fingerprint=parent.model_fingerprint,
+                title=f"{title} (fork at {at_iteration})", parent_run_id=run_id,
+                fork_iteration=at_iteration, iterations_done=tree.iterations_done,
+                best_answer=answer, solved=verdict,
+            )
+            _insert_events(session.connection(), new_id, events)
+        return new_id
+
+    def export_run(self, run_id: int) -> dict[str, Any]:
+        """The run as a JSON-ready document (``storage.transfer`` describes the format),
+        read in one transaction so that a run being written exports consistently."""
+        from storage.transfer import export_document
+
+        with self._read() as session:
+            info = _info(self._row(session, run_id))
+            payloads = session.scalars(select(EventRow.payload).where(
+                EventRow.run_id == run_id).order_by(EventRow.seq)).all()
+        return export_document(info, list(payloads))
+
+    def import_run(self, doc: Any) -> int:
+        """Validate an exported document completely, then save it as a new run; return its
+        id. Nothing is written if anything in it is wrong."""
+        from storage.transfer import validate_document
+
+        checked = validate_document(doc)
+        with self._write() as session:
+            new_id = self._insert_run(session, config=checked.config, **checked.columns)
+            _insert_events(session.connection(), new_id, checked.events)
+        return new_id
+
+
+def _insert_events(
+    conn: Connection, run_id: int, events: Sequence[Event],
+    payloads: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """Insert ``events`` after the run's last stored event (in the caller's transaction)."""
+    if not events:
+        return
+    if payloads is None:
+        payloads = [event_to_dict(e) for e in events]
+    last = conn.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id))
+    start = 0 if last is None else last + 1
+    conn.execute(insert(EventRow), [
+        {"run_id": run_id, "seq": start + i, "iteration": e.iteration, "phase": e.phase,
+         "payload": payload}
+        for i, (e, payload) in enumerate(zip(events, payloads, strict=True))
+    ])
+
+
+def _decode(run_id: int, seq: int, payload: Any) -> Event:
+    try:
+        return event_from_dict(payload)
+    except ValueError as err:
+        raise StorageError(f"run {run_id}: stored event seq {seq} is unreadable ({err})") from None
+
+
+def _info(row: RunRow) -> RunInfo:
+    try:
+        config = make_config(**row.config)
+    except InputError as err:
+        raise StorageError(f"run {row.id}: its stored settings are not valid ({err})") from None
+    return RunInfo(
+        id=row.id, title=row.title, problem=row.problem, task=row.task,
+        model_name=row.model_name, model_fingerprint=row.model_fingerprint, config=config,
+        seed=row.seed, status=row.status, iterations_done=row.iterations_done,
+        best_answer=row.best_answer, solved=row.solved, owner_pid=row.owner_pid,
+        owner_host=row.owner_host, parent_run_id=row.parent_run_id,
+        fork_iteration=row.fork_iteration, created_at=row.created_at.replace(tzinfo=UTC),
+        updated_at=row.updated_at.replace(tzinfo=UTC), schema_version=row.schema_version,
+    )

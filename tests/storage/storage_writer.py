@@ -1,0 +1,39 @@
+"""A writer process for the concurrency test: saves one synthesised run, one transaction
+per iteration, starting at an agreed moment; prints its timings as JSON.
+
+    python storage_writer.py DB TEMPLATE_JSON SEED ITERATIONS START_AT
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from engine.config import make_config
+from engine.events import event_from_dict
+from storage import open_store
+from storage.bench import synthesize
+
+
+def main() -> None:
+    db, template_path, seed, iterations, start_at = sys.argv[1:6]
+    with open(template_path, encoding="utf-8") as handle:
+        template = json.load(handle)
+    config = make_config(**template["config"])
+    events = synthesize(template["problem"], [event_from_dict(e) for e in template["events"]],
+                        int(iterations), config, seed=int(seed))
+    store = open_store(db)
+    run_id = store.create_run(problem=template["problem"], config=config, model_name="w",
+                              model_fingerprint=f"writer {seed}")
+    while time.time() < float(start_at):
+        time.sleep(0.001)
+    started = time.time()
+    for it in range(int(iterations)):
+        store.append_events(run_id, events[4 * it: 4 * it + 4], iterations_done=it + 1)
+    store.set_status(run_id, "finished")
+    print(json.dumps({"run_id": run_id, "started": started, "ended": time.time()}))
+
+
+if __name__ == "__main__":
+    main()

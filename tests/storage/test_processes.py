@@ -1,0 +1,125 @@
+"""Real processes: a search killed with SIGKILL, and two writers on one database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from storage_support import PROBLEM, LiveRun
+
+from engine.events import event_to_dict
+from engine.tree import check_invariants, fold
+from storage import open_store
+from storage.bench import synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+MCTSLAB = str(ROOT / ".venv" / "bin" / "mctslab")
+
+
+def _stored_iterations(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        row = conn.execute("SELECT max(iterations_done) FROM runs").fetchone()
+    except sqlite3.OperationalError:  # the schema is not created yet
+        return 0
+    finally:
+        conn.close()
+    return int(row[0] or 0)
+
+
+def test_kill_9_loses_at_most_the_iteration_in_flight_and_resume_continues(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "killed.db"
+    log = (tmp_path / "search.out").open("w")
+    search = subprocess.Popen(
+        [MCTSLAB, "search", PROBLEM, "--iterations", "200", "--seed", "2", "--children", "2",
+         "--db", str(db), "--json"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+    deadline = time.monotonic() + 150
+    while _stored_iterations(db) < 2:
+        assert search.poll() is None, (tmp_path / "search.out").read_text()
+        assert time.monotonic() < deadline, "the search stored no 2 iterations in time"
+        time.sleep(0.05)
+    seen = _stored_iterations(db)
+    search.send_signal(signal.SIGKILL)
+    assert search.wait(timeout=30) == -signal.SIGKILL
+    log.close()
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
+    store = open_store(str(db))  # marks the dead writer's run interrupted
+    (info,) = store.list_runs()
+    assert info.status == "interrupted"
+    assert seen <= info.iterations_done <= seen + 1
+    events = store.load_events(info.id)
+    # Whole iterations only: the one in flight is lost entirely or not at all.
+    assert len(events) == 4 * info.iterations_done
+    tree = fold(info.problem, events)
+    assert tree.iterations_done == info.iterations_done and check_invariants(tree) == []
+
+    resumed = subprocess.run(
+        [MCTSLAB, "resume", str(info.id), "--iterations", "1", "--db", str(db), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["run_id"] == info.id
+    assert result["iterations"] == info.iterations_done + 1
+    after = open_store(str(db))
+    final = after.get_run(info.id)
+    assert final.status == "finished" and final.iterations_done == info.iterations_done + 1
+    all_events = after.load_events(info.id)
+    assert all_events[: len(events)] == events
+    assert len(all_events) == 4 * final.iterations_done
+    assert after.tree_at(info.id) == fold(info.problem, all_events)
+    assert len(result["nodes"]) == len(after.tree_at(info.id).nodes)
+
+
+def test_two_processes_write_two_runs_at_once(live_run: LiveRun, tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    open_store(str(db)).engine.dispose()  # create the schema before the race
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps({
+        "problem": PROBLEM, "config": live_run.config.model_dump(),
+        "events": [event_to_dict(e) for e in live_run.events],
+    }))
+    iterations = 150
+    start_at = time.time() + 6  # both have imported and opened the store by then
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("storage_writer.py")), str(db),
+             str(template), str(seed), str(iterations), str(start_at)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for seed in (1, 2)
+    ]
+    outputs = [w.communicate(timeout=120) for w in writers]
+    for writer, (_, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert "locked" not in err
+    spans = [json.loads(out) for out, _ in outputs]
+    # The two really wrote at the same time.
+    assert max(s["started"] for s in spans) < min(s["ended"] for s in spans)
+
+    store = open_store(str(db))
+    runs = {r.model_fingerprint: r for r in store.list_runs()}
+    for seed in (1, 2):
+        info = runs[f"writer {seed}"]
+        expected = synthesize(PROBLEM, live_run.events, iterations, live_run.config,
+                              seed=seed)
+        assert info.status == "finished" and info.iterations_done == iterations
+        assert store.load_events(info.id) == expected
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
