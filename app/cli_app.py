@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.db:
         env["MCTSLAB_DB"] = args.db
     env.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        return subprocess.call(streamlit_command(args.streamlit_options), env=env)
-    except KeyboardInterrupt:
-        return 130
+    command = streamlit_command(args.streamlit_options)
+    # Replace this process with Streamlit, so that a signal sent to `mctslab app`
+    # (Ctrl-C, terminate from a test or a supervisor) stops the server itself.
+    os.execve(command[0], command, env)
