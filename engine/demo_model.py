@@ -58,7 +58,7 @@ def build_tokenizer() -> object:
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         pad_token=PAD,
         eos_token=EOS,
@@ -217,7 +217,7 @@ def train_demo_model(
             progress(step, loss_value, time.monotonic() - started)
     wall_s = time.monotonic() - started
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)  # type: ignore[attr-defined]
     record: dict[str, object] = {

@@ -156,7 +156,8 @@ class HFModel:
             ) from None
         except OSError as err:
             raise ModelLoadError(f"Cannot load {source!r}: {str(err).splitlines()[0]}") from None
-        self.model = model.to(self.device).eval()
+        self.model: Any = model.to(self.device)  # type: ignore[arg-type]
+        self.model.eval()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
         self.eos_ids = self._eos_ids()
         self.context_length = int(
@@ -193,7 +194,7 @@ class HFModel:
         """The text of one token (memoised; special tokens decode to '')."""
         text = self._token_text.get(token_id)
         if text is None:
-            text = self.tokenizer.decode([token_id], skip_special_tokens=True)
+            text = str(self.tokenizer.decode([token_id], skip_special_tokens=True))
             self._token_text[token_id] = text
         return text
 
