@@ -1,7 +1,8 @@
 """A writer process for the concurrency test: saves one synthesised run, one transaction
-per iteration, starting at an agreed moment; prints its timings as JSON.
+per iteration; prints its timings as JSON. It writes FOLDER/ready-SEED once it is ready and
+starts writing when FOLDER/go appears, so that both writers start together.
 
-    python storage_writer.py DB TEMPLATE_JSON SEED ITERATIONS START_AT
+    python storage_writer.py DB TEMPLATE_JSON SEED ITERATIONS FOLDER
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 from engine.config import make_config
 from engine.events import event_from_dict
@@ -17,7 +19,7 @@ from storage.bench import synthesize
 
 
 def main() -> None:
-    db, template_path, seed, iterations, start_at = sys.argv[1:6]
+    db, template_path, seed, iterations, folder = sys.argv[1:6]
     with open(template_path, encoding="utf-8") as handle:
         template = json.load(handle)
     config = make_config(**template["config"])
@@ -26,7 +28,8 @@ def main() -> None:
     store = open_store(db)
     run_id = store.create_run(problem=template["problem"], config=config, model_name="w",
                               model_fingerprint=f"writer {seed}")
-    while time.time() < float(start_at):
+    Path(folder, f"ready-{seed}").touch()
+    while not Path(folder, "go").exists():
         time.sleep(0.001)
     started = time.time()
     for it in range(int(iterations)):

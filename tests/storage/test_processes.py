@@ -39,20 +39,27 @@ def test_kill_9_loses_at_most_the_iteration_in_flight_and_resume_continues(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "killed.db"
-    log = (tmp_path / "search.out").open("w")
-    search = subprocess.Popen(
-        [MCTSLAB, "search", PROBLEM, "--iterations", "200", "--seed", "2", "--children", "2",
-         "--db", str(db), "--json"], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )
-    deadline = time.monotonic() + 150
-    while _stored_iterations(db) < 2:
-        assert search.poll() is None, (tmp_path / "search.out").read_text()
-        assert time.monotonic() < deadline, "the search stored no 2 iterations in time"
-        time.sleep(0.05)
-    seen = _stored_iterations(db)
-    search.send_signal(signal.SIGKILL)
-    assert search.wait(timeout=30) == -signal.SIGKILL
-    log.close()
+    out = tmp_path / "search.out"
+    with out.open("w") as log:
+        search = subprocess.Popen(
+            [MCTSLAB, "search", PROBLEM, "--iterations", "200", "--seed", "2",
+             "--children", "2", "--db", str(db), "--json"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        try:
+            # Generous: on a crowded two-core machine an iteration can take a minute.
+            deadline = time.monotonic() + 540
+            while _stored_iterations(db) < 2:
+                assert search.poll() is None, out.read_text()
+                assert time.monotonic() < deadline, "the search stored no 2 iterations in time"
+                time.sleep(0.05)
+            seen = _stored_iterations(db)
+            search.send_signal(signal.SIGKILL)
+            assert search.wait(timeout=60) == -signal.SIGKILL
+        finally:
+            if search.poll() is None:
+                search.kill()
+                search.wait()
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -94,17 +101,28 @@ def test_two_processes_write_two_runs_at_once(live_run: LiveRun, tmp_path: Path)
         "events": [event_to_dict(e) for e in live_run.events],
     }))
     iterations = 150
-    start_at = time.time() + 6  # both have imported and opened the store by then
     writers = [
         subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("storage_writer.py")), str(db),
-             str(template), str(seed), str(iterations), str(start_at)],
+             str(template), str(seed), str(iterations), str(tmp_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         for seed in (1, 2)
     ]
-    outputs = [w.communicate(timeout=120) for w in writers]
+    try:
+        deadline = time.monotonic() + 300
+        while not all((tmp_path / f"ready-{seed}").exists() for seed in (1, 2)):
+            assert all(w.poll() is None for w in writers), [w.stderr for w in writers]
+            assert time.monotonic() < deadline, "the writers did not get ready in time"
+            time.sleep(0.01)
+        (tmp_path / "go").touch()  # both start together
+        outputs = [w.communicate(timeout=300) for w in writers]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
     for writer, (_, err) in zip(writers, outputs, strict=True):
         assert writer.returncode == 0, err
         assert "locked" not in err
