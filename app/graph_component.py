@@ -39,11 +39,12 @@ def component_dir() -> Path:
 
 
 def graph_component(graph: dict[str, Any], *, selected: int | None, view_key: str, key: str,
-                    on_change: Callable[[], None] | None = None) -> Any:
+                    on_change: Callable[[], None] | None = None,
+                    height: int = GRAPH_HEIGHT) -> Any:
     """Draw ``graph`` (``app.graph.vis_data``); return the last click ``{"node": id, ...}``
     or None. ``view_key`` changes when another tree is shown, to refit the view."""
     global _component
     if _component is None:
         _component = components.declare_component(COMPONENT_NAME, path=str(component_dir()))
-    return _component(graph=graph, selected=selected, view_key=view_key, key=key,
-                      default=None, on_change=on_change)
+    return _component(graph=graph, selected=selected, view_key=view_key, height=height,
+                      key=key, default=None, on_change=on_change)

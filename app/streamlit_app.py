@@ -6,7 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit would also serve that folder as old-style pages, bypassing the
+# navigation below when a page is opened by its URL.
+PAGES_DIR = Path(__file__).resolve().parent / "page_scripts"
 FAVICON = Path(__file__).resolve().parent / "favicon.png"
 # Settings typed on the Search page outlive a visit to another page: Streamlit drops the
 # state of widgets that are not drawn, unless the value is written back each run.

@@ -19,6 +19,7 @@ from engine.rewards import token_confidence
 from engine.selection import children_scores, tree_scores
 from engine.tree import fold
 
+PICTURE_HEIGHT = 340
 PHASE_WORDS = {
     "select": "From the root, repeatedly take the child with the best score (UCT or PUCT) "
               "until reaching a node with no children yet.",
@@ -34,7 +35,7 @@ def picture(events: list[Event], upto: int, key: str, config: SearchConfig) -> N
     tree = fold(PROBLEM, events[:upto])
     scores = tree_scores(tree, config.selection, config.exploration)
     graph = vis_data(tree_digraph(tree, scores, highlight_for(tree, events[upto - 1])))
-    graph_component(graph, selected=None, view_key=key, key=key)
+    graph_component(graph, selected=None, view_key=key, key=key, height=PICTURE_HEIGHT)
 
 
 def four_phases(events: list[Event], config: SearchConfig) -> None:

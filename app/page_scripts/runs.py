@@ -32,7 +32,7 @@ def run_label(run: RunInfo) -> str:
 def open_in_replay(run_id: int) -> None:
     st.session_state.replay_run = run_id
     st.session_state.replay_pos = None
-    st.switch_page("pages/replay.py")
+    st.switch_page("page_scripts/replay.py")
 
 
 def resume_in_search(store: RunStore, run_id: int) -> None:
@@ -43,7 +43,7 @@ def resume_in_search(store: RunStore, run_id: int) -> None:
     st.session_state.problem = run.problem
     for name, value in run.config.model_dump().items():
         st.session_state[f"cfg_{name}"] = "" if value is None else value
-    st.switch_page("pages/search.py")
+    st.switch_page("page_scripts/search.py")
 
 
 def actions(store: RunStore, run: RunInfo) -> None:

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 
 def test_learn_explains_with_the_apps_own_pictures(app: AppTest) -> None:
-    app.switch_page("pages/learn.py").run()
+    app.switch_page("page_scripts/learn.py").run()
     assert not app.exception
     headers = [h.value for h in app.header]
     assert headers == ["The four phases", "UCT vs PUCT", "The confidence reward", "Reflection"]
@@ -22,8 +22,8 @@ def test_learn_explains_with_the_apps_own_pictures(app: AppTest) -> None:
 
 
 def test_navigation_has_four_pages(app: AppTest) -> None:
-    for page, title in [("pages/runs.py", "Runs"), ("pages/replay.py", "Replay"),
-                        ("pages/learn.py", "Learn"), ("pages/search.py", "Search")]:
-        app.switch_page(page).run()
+    for page, title in [("runs", "Runs"), ("replay", "Replay"), ("learn", "Learn"),
+                        ("search", "Search")]:
+        app.switch_page(f"page_scripts/{page}.py").run()
         assert not app.exception
         assert app.title[0].value == title

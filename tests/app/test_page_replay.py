@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app.views import summary_line
 from storage import open_store
 
-REPLAY = "pages/replay.py"
+REPLAY = "page_scripts/replay.py"
 
 
 def position(at: AppTest) -> str:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from storage import open_store
 
-RUNS = "pages/runs.py"
+RUNS = "page_scripts/runs.py"
 
 
 def test_lists_saved_runs(stored_app: Callable[[str], AppTest]) -> None:
@@ -42,7 +42,7 @@ def test_resume_in_search_continues_the_same_run(stored_app: Callable[[str], App
     assert any(c.startswith("Run #1 · iteration 2 · next phase: select") for c in captions(at))
     assert at.sidebar.number_input(key="cfg_seed").value == 3
     # AppTest follows st.switch_page for one run only; stay on Search for the next click.
-    at.switch_page("pages/search.py").run()
+    at.switch_page("page_scripts/search.py").run()
     click(at, "Next iteration")
     run = open_store(str(db_path)).get_run(1)
     assert run.iterations_done == 3 and run.status == "running"
@@ -76,5 +76,5 @@ def test_an_unreadable_database_is_a_clear_error(db_path: Path) -> None:
     at.switch_page(RUNS).run()
     assert not at.exception
     assert at.error and "runs.db" in at.error[0].value
-    at.switch_page("pages/learn.py").run()
+    at.switch_page("page_scripts/learn.py").run()
     assert not at.exception and at.title[0].value == "Learn"

@@ -27,11 +27,13 @@ class Watch:
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         assert self.foreign_requests == [], self.foreign_requests
         assert self.console_errors == [], self.console_errors
         assert self.dialogs == [], self.dialogs
+        assert self.failed_responses == [], self.failed_responses
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +71,8 @@ def watched(browser: Any, server: AppServer) -> Iterator[tuple[Page, Watch]]:
         dialog.dismiss()
 
     page.on("request", on_request)
+    page.on("response", lambda r: watch.failed_responses.append(f"{r.status} {r.url}")
+            if r.status >= 400 else None)
     page.on("console", lambda m: watch.console_errors.append(m.text)
             if m.type == "error" else None)
     page.on("pageerror", lambda err: watch.console_errors.append(str(err)))

@@ -95,6 +95,7 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], docs_dir: P
     page.get_by_text("What just happened", exact=True).click()
     page.get_by_text("4 · Backpropagation").wait_for()
     page.get_by_text("Inspector", exact=True).click()
+    page.mouse.move(5, 5)  # no tooltip in the picture
     page.wait_for_timeout(500)
     page.screenshot(path=str(docs_dir / "screenshot.png"))
 
@@ -167,4 +168,27 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     page.get_by_label("Run", exact=True).click()
     page.get_by_role("option", name=re.compile(rf"^#{new_id} · .*2 3 4 5 · 1 iterations"))\
         .wait_for()
+    watch.check()
+
+
+def test_a_page_opened_by_its_url_keeps_the_apps_navigation(
+        watched: tuple[Page, Watch], server: Any) -> None:
+    page, watch = watched
+    page.goto(f"{server.url}/learn")
+    page.get_by_role("heading", name="The four phases").wait_for()
+    for name in ("Search", "Runs", "Replay", "Learn"):
+        page.get_by_role("link", name=name, exact=True).wait_for()
+    assert page.get_by_role("link", name="streamlit app").count() == 0
+    frames = page.locator(GRAPH_FRAME)
+    frames.nth(4).wait_for()
+    assert frames.count() == 5
+    # Opened below the root, Streamlit's page first probes its server one level down
+    # (/learn/_stcore/...), gets 404 and retries at the root: those two, and nothing else.
+    probes = [f"404 {server.url}/learn/_stcore/health",
+              f"404 {server.url}/learn/_stcore/host-config"]
+    assert sorted(watch.failed_responses) == probes
+    assert watch.console_errors == ["Failed to load resource: the server responded with a "
+                                    "status of 404 (Not Found)"] * 2
+    watch.console_errors.clear()
+    watch.failed_responses.clear()
     watch.check()
