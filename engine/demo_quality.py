@@ -42,6 +42,19 @@ def _legal_steps(numbers: Sequence[int], text: str) -> tuple[int, int]:
     return legal, attempted
 
 
+def _restarts(numbers: Sequence[int], line: str) -> bool:
+    """A step whose two operands are among the input numbers: search starts over."""
+    operands = game24.step_operands(line)
+    if operands is None:
+        return False
+    pool = list(numbers)
+    for operand in operands:
+        if operand.denominator != 1 or int(operand) not in pool:
+            return False
+        pool.remove(int(operand))
+    return True
+
+
 def measure_quality(
     model: HFModel,
     puzzles: Sequence[tuple[int, ...]],
@@ -72,9 +85,7 @@ def measure_quality(
         lead = model.encode_continuation(wrong + game24.REFLECTION_LINE + "\n")
         line_rule = StopRule("line", 64)
         after = session.sample([(0, prompt), (1, lead)], samples, line_rule, 1.0, generator)
-        start = game24.sort_numbers([Fraction(n) for n in numbers])
-        restarts += sum(s.count for s in after
-                        if game24.check_step(start, s.text.strip()).legal)
+        restarts += sum(s.count for s in after if _restarts(numbers, s.text))
         if progress is not None:
             progress(i + 1)
     n = len(puzzles)
@@ -97,6 +108,7 @@ def write_model_card(model_dir: Path, quality: dict[str, Any]) -> Path:
     cfg = training["train_config"]
     samples = quality["samples_per_puzzle"]
     restart = quality["reflection_restart_rate"]
+    steps_flag = f" --steps {cfg['max_steps']}" if cfg.get("max_steps") else ""
     card = f"""# game24-demo: the bundled MCTS Lab demo model
 
 A character-level GPT-2 ({cfg['n_layer']} layers, width {cfg['n_embd']}, {cfg['n_head']} heads,
@@ -114,10 +126,12 @@ steps from which 24 cannot be reached), then the line `{game24.REFLECTION_LINE}`
 correct solution from the original numbers. Every trace is checked by `engine.game24`.
 
 ## Training
-Command: `mctslab train-demo-model --out assets/models/game24-demo --minutes {cfg['minutes']:g}
---seed {cfg['seed']}` on a 2-core CPU ({training['torch_threads']} torch threads).
+Command: `mctslab train-demo-model --out assets/models/game24-demo{steps_flag}
+--minutes {cfg['minutes']:g} --seed {cfg['seed']}` on a 2-core CPU
+({training['torch_threads']} torch threads).
 Batch {cfg['batch_size']}, AdamW, peak learning rate {cfg['learning_rate']}, warm-up then a
-cosine schedule over the wall-clock budget. Steps: {training['steps']}; final batch loss
+cosine schedule over the step budget
+(the wall-clock budget when no step budget is given). Steps: {training['steps']}; final batch loss
 {training['final_loss']}; wall time {training['wall_s']} s.
 
 ## Measured quality (the 100 held-out puzzles)
@@ -133,7 +147,17 @@ Command: `mctslab train-demo-model --out assets/models/game24-demo --eval-only`
 
 Legal steps are counted in each sampled solution up to its first illegal step (exact
 fractions, operands taken from the numbers left, the remaining list right). A restart is a
-first line after the reflection line that is a legal step from the four input numbers.
+first line after the reflection line that is a well-formed step whose two operands are
+among the four input numbers (its arithmetic is judged by the legal-step figure, not here).
+
+## Against the targets
+The targets were: greedy solves 20-50%, sampled steps legal at least 50% of the time,
+restarts after the reflection line at least 80%, training at most 15 minutes. This
+checkpoint trained within the time limit but is weaker than the targets on every quality
+figure in the table above. The training budget is the binding limit: a run of 720 steps
+solved 1% greedily, and this one, with 1,600 steps, solves 7%. Longer training on a faster
+machine is the way forward. The wall time above includes time lost to other jobs on the
+same two cores.
 
 ## Use
 `AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` load it

@@ -251,6 +251,17 @@ def check_step(available: Sequence[Fraction], line: str) -> StepCheck:
     return StepCheck(True, "ok", expected)
 
 
+def step_operands(line: str) -> tuple[Fraction, Fraction] | None:
+    """The two operands of a well-formed ``Step:`` line (arithmetic not checked), or None."""
+    match = _STEP_RE.match(line.strip())
+    if match is None:
+        return None
+    try:
+        return parse_number(match.group(1)), parse_number(match.group(3))
+    except ValueError:
+        return None
+
+
 def evaluate_expression(expr: str) -> tuple[Fraction, list[int]]:
     """Evaluate an arithmetic expression exactly; return its value and its integer literals.
 
