@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "app.cli_app",
     "app.cli_runs",
     "app.cli_eval",
+    "app.cli_bench",
 )
 
 

@@ -44,6 +44,9 @@ STRATEGIES: tuple[StrategyName, ...] = ("greedy", "best-of-n", "beam", "mcts")
 
 DEFAULT_MAX_ITERATIONS = 10_000
 """Iteration cap for budget-driven strategies when none is given (the budget decides)."""
+IDLE_ITERATIONS = 50
+"""Iterations in a row that generate nothing (only terminal nodes left to revisit) after
+which a budget-driven search stops: the budget could never be spent."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +130,14 @@ def run_strategy(
 def _run_iterations(search: Search, settings: StrategySettings) -> tuple[int, bool]:
     """Whole iterations until the budget or the iteration cap; (iterations, stopped early)."""
     counter = search.session.counter
+    idle = 0
     while (search.tree.iterations_done < settings.max_iterations
-           and counter.generated < settings.token_budget):
+           and counter.generated < settings.token_budget and idle < IDLE_ITERATIONS):
+        before = counter.generated
         events = search.step_iteration()
         if settings.stop_when_solved and any(_verified(e) for e in events):
             return search.tree.iterations_done, True
+        idle = idle + 1 if counter.generated == before else 0
     return search.tree.iterations_done, False
 
 
