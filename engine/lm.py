@@ -142,6 +142,14 @@ class HFModel:
                 f"Cannot load model {source!r} offline: it is not a local directory with a "
                 f"config.json nor a hub id in the local cache ({str(err).splitlines()[0]})."
             ) from None
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+        if getattr(config, "model_type", None) not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+            raise ModelLoadError(
+                f"{source!r} is not a causal language model (model type "
+                f"{getattr(config, 'model_type', '?')!r}); MCTS Lab needs one that generates "
+                "text, e.g. GPT-2, Llama, Qwen or Mistral."
+            )
         self.device = pick_device(device)
         dtype = torch.float32 if self.device == "cpu" else "auto"
         try:

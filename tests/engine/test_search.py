@@ -105,9 +105,9 @@ def test_bad_inputs_give_clear_errors(demo_model: HFModel, tmp_path) -> None:  #
         make_config(temperature="hot")
     with pytest.raises(ModelLoadError, match="No model directory"):
         HFModel(str(tmp_path / "missing"))
-    not_causal = tmp_path / "bert"
+    not_causal = tmp_path / "vit"
     not_causal.mkdir()
-    (not_causal / "config.json").write_text('{"model_type": "bert", "vocab_size": 10}')
+    (not_causal / "config.json").write_text('{"model_type": "vit"}')
     with pytest.raises(ModelLoadError, match="not a causal language model"):
         HFModel(str(not_causal))
     with pytest.raises(InputError, match="context"):
