@@ -160,6 +160,8 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 def event_from_dict(raw: dict[str, Any]) -> Event:
     """Rebuild an event from ``event_to_dict``'s output; raise ``ValueError`` if malformed."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"an event must be an object, not {type(raw).__name__}")
     try:
         phase = raw["phase"]
         it = int(raw["iteration"])
@@ -186,18 +188,18 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
             return Selected(it, tuple(int(n) for n in raw["path"]), levels)
         if phase == "expand":
             children = tuple(_child_from_dict(c) for c in raw["children"])
-            return Expanded(it, int(raw["node"]), children, str(raw["reason"]),
-                            bool(raw.get("manual", False)))
+            return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
+                            _bool(raw.get("manual", False)))
         if phase == "simulate":
             r = raw["rollout"]
             rollout = Rollout(
-                text=str(r["text"]),
-                tokens=tuple(str(t) for t in r["tokens"]),
+                text=_str(r["text"]),
+                tokens=tuple(_str(t) for t in r["tokens"]),
                 confidences=tuple(_float(c) for c in r["confidences"]),
                 value=_float(r["value"]),
-                answer=None if r["answer"] is None else str(r["answer"]),
+                answer=None if r["answer"] is None else _str(r["answer"]),
                 verdict=_verdict(r["verdict"]),
-                reward=str(r["reward"]),
+                reward=_str(r["reward"]),
             )
             return Simulated(it, int(raw["node"]), rollout)
         if phase == "backprop":
@@ -208,6 +210,18 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
     except (KeyError, TypeError) as err:
         raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
     raise ValueError(f"unknown phase {phase!r}")
+
+
+def _str(x: Any) -> str:
+    if not isinstance(x, str):
+        raise ValueError(f"expected text, got {type(x).__name__}")
+    return x
+
+
+def _bool(x: Any) -> bool:
+    if not isinstance(x, bool):
+        raise ValueError(f"expected true or false, got {x!r}")
+    return x
 
 
 def _verdict(x: Any) -> bool | None:
@@ -223,12 +237,12 @@ def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
     return ChildSpec(
         id=int(c["id"]),
         kind=kind,
-        text=str(c["text"]),
+        text=_str(c["text"]),
         token_ids=tuple(int(t) for t in c["token_ids"]),
         prior=_float(c["prior"]),
         count=int(c["count"]),
         confidences=tuple(_float(x) for x in c["confidences"]),
-        terminal=bool(c["terminal"]),
-        answer=None if c["answer"] is None else str(c["answer"]),
+        terminal=_bool(c["terminal"]),
+        answer=None if c["answer"] is None else _str(c["answer"]),
         verdict=_verdict(c["verdict"]),
     )

@@ -137,6 +137,13 @@ def apply(tree: Tree, event: Event) -> None:
         tree.pending = Pending(tree.pending.path, event.node, event.rollout.value)
     elif isinstance(event, Backpropagated):
         _check_path(tree, event.path)
+        pending = tree.pending
+        expected = pending.path
+        if pending.simulate_node is not None and pending.simulate_node != expected[-1]:
+            expected = (*expected, pending.simulate_node)
+        if event.path != expected or event.value != (pending.value or 0.0):
+            raise ValueError("backpropagation does not match the selected path and the "
+                             "simulated value")
         for node_id in event.path:
             tree.nodes[node_id].visits += 1
             tree.nodes[node_id].value_sum += event.value
@@ -151,7 +158,7 @@ def _check_path(tree: Tree, path: tuple[int, ...]) -> None:
     if not path or path[0] != ROOT_ID:
         raise ValueError("a path must start at the root")
     for parent, child in zip(path, path[1:], strict=False):
-        if child >= len(tree.nodes) or tree.nodes[child].parent != parent:
+        if not 0 <= child < len(tree.nodes) or tree.nodes[child].parent != parent:
             raise ValueError(f"node {child} is not a child of {parent}")
 
 

@@ -74,17 +74,30 @@ def test_backprop_adds_value_and_visits_along_the_path() -> None:
     tree = Tree.new("1 2 3 4")
     tokens = TokenCounts(10, 10, 4)
     rollout = Rollout("x", ("x",), (0.5,), 0.5, None, None, "confidence")
+    solved = Rollout("y", ("y",), (0.9,), 1.0, "1*2*3*4=24", True, "verifier")
     for event in [
         Selected(0, (0,), ()), Expanded(0, 0, (_child(1, "a"), _child(2, "b")), "r"),
         Simulated(0, 1, rollout), Backpropagated(0, (0, 1), 0.5, tokens),
         Selected(1, (0, 2), ()), Expanded(1, 2, (), "first visit"),
-        Simulated(1, 2, rollout), Backpropagated(1, (0, 2), 1.0, tokens),
+        Simulated(1, 2, solved), Backpropagated(1, (0, 2), 1.0, tokens),
     ]:
         apply(tree, event)
         assert check_invariants(tree) == []
     root, a, b = tree.nodes[0], tree.nodes[1], tree.nodes[2]
     assert (root.visits, root.value_sum, root.q) == (2, 1.5, 0.75)
     assert (a.visits, a.q, b.visits, b.q) == (1, 0.5, 1, 1.0)
+
+
+def test_apply_rejects_a_backup_that_does_not_match_the_iteration() -> None:
+    tree = Tree.new("1 2 3 4")
+    rollout = Rollout("x", ("x",), (0.5,), 0.5, None, None, "confidence")
+    for event in [Selected(0, (0,), ()), Expanded(0, 0, (_child(1, "a"),), "r"),
+                  Simulated(0, 1, rollout)]:
+        apply(tree, event)
+    with pytest.raises(ValueError, match="does not match"):
+        apply(tree, Backpropagated(0, (0, 1), 0.9, TokenCounts()))
+    with pytest.raises(ValueError, match="not a child"):
+        apply(tree, Backpropagated(0, (0, -1), 0.5, TokenCounts()))
 
 
 def test_apply_rejects_out_of_order_events() -> None:

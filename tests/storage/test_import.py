@@ -107,7 +107,8 @@ HOSTILE: list[tuple[str, Callable[[Doc], None], str]] = [
     ("wrong node id", _wrong_child_id, "does not fit the tree"),
     ("wrong phase order", _wrong_phase_order, "event seq 1 does not fit the tree "
      "(expected a expand event, got simulate)"),
-    ("wrong event field type", _wrong_event_type, "wrong type or unknown fields"),
+    ("wrong event field type", _wrong_event_type,
+     "event seq 1 is malformed: expected true or false"),
     ("unknown event field", _unknown_event_field, "wrong type or unknown fields"),
     ("event not an object", _set("events.3", [1, 2]), "event seq 3 is not an object"),
     ("malformed event", _set("events.0.phase", "ponder"), "event seq 0 is malformed"),
