@@ -6,6 +6,7 @@ reflection, so that a page reload or a crash loses at most the step in flight.
 
 from __future__ import annotations
 
+import threading
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ class LiveRun:
     run_id: int
     step_events: list[Event] = field(default_factory=list)
     """The events of the last action (highlighted and explained)."""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """One step at a time, should two reruns of the page overlap."""
 
     @classmethod
     def start(cls, store: RunStore, model: HFModel, config: SearchConfig, problem: str,
@@ -52,19 +55,36 @@ class LiveRun:
                             best_answer=answer, solved=verdict)
         self.step_events = events
 
+    def wait_idle(self) -> None:
+        """Wait for a step in flight in another rerun of the page (a stopped batch's last
+        iteration) to finish, so that what is drawn next is the tree after it."""
+        with self.lock:
+            pass
+
     def step_phase(self, store: RunStore) -> Event:
-        event = self.search.step_phase()
-        self._save(store, [event])
+        with self.lock:
+            event = self.search.step_phase()
+            self._save(store, [event])
         return event
 
     def step_iteration(self, store: RunStore) -> list[Event]:
-        events = self.search.step_iteration()
-        self._save(store, events)
+        """The phases up to the end of the iteration in progress. Whatever was applied is
+        saved even if the page interrupts the step (the store always mirrors the tree)."""
+        events: list[Event] = []
+        with self.lock:
+            try:
+                events.append(self.search.step_phase())
+                while self.search.tree.next_phase != "select":
+                    events.append(self.search.step_phase())
+            finally:
+                if events:
+                    self._save(store, events)
         return events
 
     def add_reflection(self, store: RunStore, node_id: int) -> Event:
-        event = self.search.add_reflection(node_id)
-        self._save(store, [event])
+        with self.lock:
+            event = self.search.add_reflection(node_id)
+            self._save(store, [event])
         return event
 
 

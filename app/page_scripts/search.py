@@ -110,21 +110,32 @@ def new_run() -> None:
         st.session_state.page_error = str(err)
 
 
+BATCH_TICK_S = 0.1
+"""While a batch runs, the workspace reruns itself this often, one iteration a time."""
+
+
+def start_batch() -> None:
+    st.session_state.batch = {"done": 0, "total": int(st.session_state.run_n)}
+
+
+def stop_batch() -> None:
+    st.session_state.batch = None
+
+
 def controls(live: LiveRun) -> None:
     """Step buttons; each step is saved before the page redraws."""
     store = get_store()
-    cols = st.columns([1, 1, 0.8, 1.1, 0.8, 1.4])
+    cols = st.columns([1, 1, 0.8, 1.1, 1.4])
     phase = cols[0].button("Next phase", width="stretch",
                            help="Run one phase: select, expand, simulate or backpropagate.")
     iteration = cols[1].button("Next iteration", width="stretch",
                                help="Finish the current iteration (all four phases).")
     n = cols[2].number_input("N", key="run_n", min_value=1, max_value=1000, step=1,
                              label_visibility="collapsed")
-    run_n = cols[3].button(f"Run {n} iterations", width="stretch")
-    cols[4].button("Stop", width="stretch",
-                   help="Stop a run of N iterations after the iteration in flight.")
+    cols[3].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
+                   help="Run N iterations, one at a time, drawing each; Stop ends it.")
     node = selected_node(live.search.tree, "live_node")
-    reflect = cols[5].button(f"Add reflection under #{node}", width="stretch",
+    reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
                              help="Append 'Wait! Maybe I made some mistakes! I need to "
                              "rethink from scratch.' as a new branch under the selected node.")
     try:
@@ -132,32 +143,45 @@ def controls(live: LiveRun) -> None:
             live.step_phase(store)
         elif iteration:
             live.step_iteration(store)
-        elif run_n:
-            run_iterations(live, int(n))
         elif reflect:
             live.add_reflection(store, node)
     except MctsLabError as err:
         st.error(str(err))
 
 
-def run_iterations(live: LiveRun, n: int) -> None:
-    """Run ``n`` iterations with a progress bar; pressing Stop reruns the page, which ends
-    this loop between iterations (each finished iteration is already saved)."""
-    store = get_store()
-    bar = st.progress(0.0, text=f"0 / {n} iterations")
-    for i in range(n):
-        live.step_iteration(store)
-        bar.progress((i + 1) / n, text=f"{i + 1} / {n} iterations")
-    bar.empty()
+def batch_step(live: LiveRun) -> None:
+    """One iteration of a running batch (Run N iterations), then its progress bar.
+
+    A batch is one iteration per rerun of the workspace (a timer reruns it), not a loop
+    inside one run: Stop is then handled between two iterations, and each finished
+    iteration is saved and drawn."""
+    batch = st.session_state.batch
+    try:
+        live.step_iteration(get_store())
+    except MctsLabError as err:
+        st.session_state.batch = None
+        st.error(str(err))
+        return
+    batch["done"] += 1
+    done, total = batch["done"], batch["total"]
+    if done >= total:
+        st.session_state.batch = None
+    else:
+        st.progress(done / total, text=f"{done} / {total} iterations")
+    if st.session_state.batch is None or not st.session_state.get("batch_timer"):
+        st.rerun(scope="app")  # start or stop the timer, which only a full run can do
 
 
-@st.fragment
 def workspace() -> None:
     live: LiveRun | None = st.session_state.get("live")
     if live is None:
         st.info("Type a problem (or press **Example puzzle**) in the sidebar, then press "
                 "**New run**.")
         return
+    live.wait_idle()
+    if st.session_state.get("batch") is not None:
+        # First, before anything is drawn: an interrupted run then never stops mid-step.
+        batch_step(live)
     controls(live)
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
@@ -171,7 +195,14 @@ def main() -> None:
     st.title("Search")
     if "page_error" in st.session_state:
         st.error(st.session_state.page_error)
-    workspace()
+    running = st.session_state.get("batch") is not None
+    st.session_state.batch_timer = running
+    if st.session_state.get("live") is not None:
+        st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
+                  disabled=not running, help="Stop a run of N iterations after the iteration "
+                  "in flight (every finished iteration is saved).")
+    # Stepping reruns only the workspace; while a batch runs, a timer reruns it.
+    st.fragment(workspace, run_every=BATCH_TICK_S if running else None)()
 
 
 main()

@@ -115,13 +115,34 @@ def test_add_a_reflection_under_the_selected_node(app: AppTest, db_path: Path) -
     assert "already has a reflection branch" in app.error[0].value
 
 
-def test_run_n_iterations_saves_every_iteration(app: AppTest, db_path: Path) -> None:
+def test_run_n_iterations_one_per_rerun_with_progress(app: AppTest, db_path: Path) -> None:
     start(app)
-    app.number_input(key="run_n").set_value(2).run()
-    click(app, "Run 2 iterations")
+    app.number_input(key="run_n").set_value(3).run()
+    click(app, "Run 3 iterations")
+    # In the browser a timer reruns the page; AppTest runs it when told to.
+    assert "iteration 1 · next phase: select" in status(app)
+    assert app.get("progress")[0].proto.text == "1 / 3 iterations"
+    app.run()
     assert "iteration 2 · next phase: select" in status(app)
+    app.run()
+    assert "iteration 3 · next phase: select" in status(app)
+    assert app.session_state.batch is None and not app.get("progress")
+    app.run()
+    assert "iteration 3 · next phase: select" in status(app)
     (run,) = open_store(str(db_path)).list_runs()
-    assert run.iterations_done == 2
+    assert run.iterations_done == 3
+
+
+def test_stop_ends_a_batch_after_the_iteration_in_flight(app: AppTest, db_path: Path) -> None:
+    start(app)
+    click(app, "Run 10 iterations")
+    assert "iteration 1 · next phase: select" in status(app)
+    click(app, "Stop")
+    assert app.session_state.batch is None
+    app.run()
+    assert "iteration 1 · next phase: select" in status(app)
+    (run,) = open_store(str(db_path)).list_runs()
+    assert run.iterations_done == 1
 
 
 def test_a_bad_puzzle_is_a_clear_error_and_the_app_keeps_working(app: AppTest,

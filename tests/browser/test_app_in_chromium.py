@@ -151,8 +151,17 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     page, watch = watched
     pose_problem(page, "2 3 4 5")
     wait_status(page, r"iteration 0 · next phase: select")
-    click_button(page, "Next iteration")
-    wait_status(page, r"iteration 1 · next phase: select")
+    # A long run, stopped after its first iteration: what finished is kept and saved.
+    page.get_by_label("N", exact=True).fill("50")
+    page.get_by_label("N", exact=True).press("Enter")
+    click_button(page, "Run 50 iterations")
+    page.get_by_text(re.compile(r"^[1-9] / 50 iterations$")).wait_for()
+    page.get_by_role("button", name=re.compile(r"Stop$")).click()
+    status = page.get_by_text(re.compile(r"^Run #\d+ · iteration \d+ · next phase: select"))
+    status.first.wait_for()
+    page.get_by_text(re.compile(r" / 50 iterations$")).wait_for(state="detached")
+    done = int(re.search(r"iteration (\d+)", status.first.inner_text()).group(1))  # type: ignore[union-attr]
+    assert 1 <= done < 50
     page.get_by_role("link", name="Runs").click()
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export JSON").click()
@@ -166,7 +175,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     message.wait_for()
     new_id = re.search(r"#(\d+)", message.inner_text()).group(1)  # type: ignore[union-attr]
     page.get_by_label("Run", exact=True).click()
-    page.get_by_role("option", name=re.compile(rf"^#{new_id} · .*2 3 4 5 · 1 iterations"))\
+    page.get_by_role("option", name=re.compile(rf"^#{new_id} · .*2 3 4 5 · {done} iterations"))\
         .wait_for()
     watch.check()
 
