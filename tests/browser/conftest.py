@@ -4,36 +4,16 @@ page that fails the test on any request beyond localhost, console error or dialo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from browser_support import LOCAL_HOSTS, LOCAL_SCHEMES, Watch
 from playwright.sync_api import Page, sync_playwright
 
 from app.bench_graph import launch_chromium
 from app.browser_driver import AppServer
-
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-LOCAL_SCHEMES = {"data", "blob", "about"}
-
-
-@dataclass
-class Watch:
-    """Everything the page did that a test must not allow."""
-
-    foreign_requests: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    failed_responses: list[str] = field(default_factory=list)
-
-    def check(self) -> None:
-        assert self.foreign_requests == [], self.foreign_requests
-        assert self.console_errors == [], self.console_errors
-        assert self.dialogs == [], self.dialogs
-        assert self.failed_responses == [], self.failed_responses
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Watch
+from browser_support import Watch
 from playwright.sync_api import Page
 
 from app.browser_driver import GRAPH_FRAME, graph_frame, graph_state, pose_problem, wait_graph
