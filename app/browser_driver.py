@@ -98,7 +98,7 @@ def pose_problem(page: Any, problem: str, *, task: str | None = None) -> None:
 
 
 def wait_graph(page: Any, *, iterations: int | None = None, nodes: int | None = None,
-               timeout_s: float = 180.0) -> dict[str, Any]:
+               phase: str | None = None, timeout_s: float = 180.0) -> dict[str, Any]:
     """Wait until the app says it is at ``iterations`` and the graph has ``nodes`` nodes."""
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] = {}
@@ -110,6 +110,9 @@ def wait_graph(page: Any, *, iterations: int | None = None, nodes: int | None = 
         try:
             state = graph_state(page)
         except Exception:  # noqa: BLE001 - the iframe is being replaced; look again
+            time.sleep(0.05)
+            continue
+        if phase is not None and state.get("phase") != phase:
             time.sleep(0.05)
             continue
         if nodes is None or state.get("nodeCount") == str(nodes):

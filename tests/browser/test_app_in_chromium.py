@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from browser_support import Watch
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
-from app.browser_driver import GRAPH_FRAME, graph_frame, graph_state, pose_problem, wait_graph
+from app.browser_driver import GRAPH_FRAME, graph_frame, pose_problem, wait_graph
 
 pytestmark = pytest.mark.browser
 
@@ -52,22 +52,22 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], docs_dir: P
     # The four phases, one click each, each highlighted as it happens.
     click_button(page, "Next phase")
     wait_status(page, r"iteration 0 · next phase: expand")
-    state = wait_graph(page, nodes=1)
-    assert state["phase"] == "select" and state["path"] == [0]
+    state = wait_graph(page, nodes=1, phase="select")
+    assert state["path"] == [0]
     click_button(page, "Next phase")
     wait_status(page, r"iteration 0 · next phase: simulate")
-    state = graph_state(page)
+    state = wait_graph(page, phase="expand")
     children = state["newChildren"]
-    assert state["phase"] == "expand" and children
+    assert children
     state = wait_graph(page, nodes=1 + len(children))
     click_button(page, "Next phase")
     wait_status(page, r"iteration 0 · next phase: backprop")
-    state = wait_graph(page, nodes=1 + len(children))
-    assert state["phase"] == "simulate" and state["rolledOut"] == str(children[0])
+    state = wait_graph(page, nodes=1 + len(children), phase="simulate")
+    assert state["rolledOut"] == str(children[0])
     click_button(page, "Next phase")
     wait_status(page, r"iteration 1 · next phase: select")
-    state = wait_graph(page, nodes=1 + len(children))
-    assert state["phase"] == "backprop" and state["changed"] == [0, children[0]]
+    state = wait_graph(page, nodes=1 + len(children), phase="backprop")
+    assert state["changed"] == [0, children[0]]
     assert "N 0→1" in graph_frame(page).evaluate(f"() => nodes.get({children[0]}).label")
     # A whole iteration after the labels changed (the select box keeps its choice).
     click_button(page, "Next iteration")
@@ -156,7 +156,9 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     page.get_by_label("N", exact=True).press("Enter")
     click_button(page, "Run 50 iterations")
     page.get_by_text(re.compile(r"^[1-9] / 50 iterations$")).wait_for()
-    page.get_by_role("button", name=re.compile(r"Stop$")).click()
+    stop = page.get_by_role("button", name=re.compile(r"Stop$"))
+    stop.click()
+    expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
     status = page.get_by_text(re.compile(r"^Run #\d+ · iteration \d+ · next phase: select"))
     status.first.wait_for()
     page.get_by_text(re.compile(r" / 50 iterations$")).wait_for(state="detached")
