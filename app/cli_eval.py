@@ -8,7 +8,7 @@ import csv
 import json
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,18 +107,27 @@ def _run(args: argparse.Namespace) -> int:
 
         store = open_store(args.db)
     model = HFModel(args.model)
-    rows = _evaluate(model, chosen, names, settings, store)
-    report = {
-        "token_budget": args.token_budget, "puzzles_file": args.puzzles,
-        "puzzles": len(chosen), "offset": args.offset, "seed": args.seed,
-        "children": args.children, "beam_width": args.beam_width, "reward": args.reward,
-        "max_iterations": args.iterations, "model": model.name,
-        "model_fingerprint": model.fingerprint, "device": model.device,
-        "early_stop": None if args.no_early_stop else EARLY_STOP_NOTE,
-        "strategies": summarise(rows, names), "rows": rows,
-    }
-    if args.out:
-        write_rows(Path(args.out), rows, report)
+
+    def make_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "token_budget": args.token_budget, "puzzles_file": args.puzzles,
+            "puzzles": len(chosen), "offset": args.offset, "seed": args.seed,
+            "children": args.children, "beam_width": args.beam_width, "reward": args.reward,
+            "max_iterations": args.iterations, "model": model.name,
+            "model_fingerprint": model.fingerprint, "device": model.device,
+            "early_stop": None if args.no_early_stop else EARLY_STOP_NOTE,
+            "puzzles_done": len({r["index"] for r in rows}),
+            "strategies": summarise(rows, names), "rows": rows,
+            }
+
+    def checkpoint(rows: list[dict[str, Any]]) -> None:
+        # Rewritten after every puzzle, so a long run that is stopped keeps what it did.
+        if args.out:
+            write_rows(Path(args.out), rows, make_report(rows))
+
+    rows = _evaluate(model, chosen, names, settings, store, checkpoint)
+    report = make_report(rows)
+    checkpoint(rows)
     if args.json:
         print(json.dumps(report))
     else:
@@ -127,7 +136,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(model: Any, chosen: Sequence[tuple[int, str]], names: Sequence[Any],
-              settings: Any, store: Any) -> list[dict[str, Any]]:
+              settings: Any, store: Any,
+              checkpoint: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
     """Every strategy on every puzzle, one progress-bar tick per (puzzle, strategy)."""
     from tqdm import tqdm
 
@@ -143,6 +153,7 @@ def _evaluate(model: Any, chosen: Sequence[tuple[int, str]], names: Sequence[Any
                 rows.append(row_of(index, result, run_id))
                 bar.set_postfix_str(f"{name} {problem} {'solved' if result.solved else '-'}")
                 bar.update(1)
+            checkpoint(rows)
     return rows
 
 

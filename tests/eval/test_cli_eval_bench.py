@@ -10,7 +10,7 @@ import pytest
 
 from app.cli import main
 from engine.strategies import STRATEGIES
-from engine.tree import fold
+from engine.tree import best_answer, fold
 
 
 def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,
@@ -38,14 +38,18 @@ def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,
         sum(r["tokens_generated"] for r in mcts) / 2, abs=0.05)
     with out.open(encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == len(rows)
-    # Every search was saved, and its stored events fold into a tree with its answer.
+    # Every search was saved, and its stored events fold into a tree with its verdict.
     from storage import open_store
 
     store = open_store(str(db))
     for row in rows:
-        tree = fold(row["problem"], store.load_events(row["run_id"]))
-        assert len(tree.nodes) >= 2
-        if row["strategy"] != "beam":
+        events = store.load_events(row["run_id"])
+        tree = fold(row["problem"], events)
+        answer, verdict = best_answer(tree)
+        assert answer == row["answer"] and (verdict is True) == row["solved"]
+        if row["strategy"] == "beam":
+            assert len(events) == row["iterations"]
+        else:
             assert tree.iterations_done == row["iterations"]
     store.engine.dispose()
 
