@@ -163,14 +163,7 @@ class Search:
             return Expanded(it, leaf.id, (), "first visit: simulate from this node as it is")
         if leaf.depth >= self.config.max_depth:
             return Expanded(it, leaf.id, (), f"at the depth limit ({self.config.max_depth})")
-        samples = self.session.sample(
-            self._path_tokens(leaf.id), self.config.children, self._step_rule(),
-            self.config.temperature, self._generator("expand"),
-        )
-        children = tuple(self._child_spec(leaf, s, len(self.tree.nodes) + i)
-                         for i, s in enumerate(samples))
-        for spec, sample in zip(children, samples, strict=True):
-            self.session.remember(spec.id, sample.state)
+        children = self.sample_children(leaf.id, self._generator("expand"))
         merged = self.config.children - len(children)
         reason = f"sampled {self.config.children} next steps" + (
             f"; {merged} duplicate(s) merged" if merged else "")
@@ -204,6 +197,30 @@ class Search:
         c = self.session.counter
         return Backpropagated(self.tree.iterations_done, path, pending.value or 0.0,
                               TokenCounts(c.forwarded, c.unique, c.generated))
+
+    def sample_children(self, node_id: int, generator: torch.Generator) -> tuple[ChildSpec, ...]:
+        """Sample k next steps under ``node_id`` (identical ones merged) and keep their caches.
+
+        Returns the new children's specs, numbered after the tree's last node; nothing is
+        applied to the tree.
+        """
+        parent = self.tree.nodes[node_id]
+        samples = self.session.sample(
+            self._path_tokens(node_id), self.config.children, self._step_rule(),
+            self.config.temperature, generator,
+        )
+        first = len(self.tree.nodes)
+        children = tuple(self._child_spec(parent, s, first + i) for i, s in enumerate(samples))
+        for spec, sample in zip(children, samples, strict=True):
+            self.session.remember(spec.id, sample.state)
+        return children
+
+    def expand_manually(self, node_id: int, reason: str, generator: torch.Generator) -> Expanded:
+        """Add sampled children under any node outside the four-phase cycle (beam search)."""
+        event = Expanded(self.tree.iterations_done, node_id,
+                         self.sample_children(node_id, generator), reason, manual=True)
+        self._apply(event)
+        return event
 
     # -- reflection -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import torch
 from engine.config import SearchConfig, make_config
 from engine.errors import InputError
 from engine.events import ChildSpec, Event, Expanded, Simulated
-from engine.lm import HFModel, Sample
+from engine.lm import HFModel
 from engine.rewards import combine
 from engine.search import Search
 from engine.tree import ROOT_ID, Tree, best_answer
@@ -215,19 +215,11 @@ class BeamSearch:
     def _expand(self, node_id: int) -> tuple[ChildSpec, ...]:
         """Sample k next steps under ``node_id`` and add them as one manual expansion."""
         search = self.search
-        parent = search.tree.nodes[node_id]
-        samples: list[Sample] = search.session.sample(
-            search._path_tokens(node_id), search.config.children, search._step_rule(),
-            search.config.temperature, self._generator(),
+        event = search.expand_manually(
+            node_id, f"beam search: sampled {search.config.children} next steps",
+            self._generator(),
         )
-        first = len(search.tree.nodes)
-        children = tuple(search._child_spec(parent, s, first + i) for i, s in enumerate(samples))
-        for spec, sample in zip(children, samples, strict=True):
-            search.session.remember(spec.id, sample.state)
-        event = Expanded(search.tree.iterations_done, node_id, children,
-                         f"beam search: sampled {search.config.children} next steps",
-                         manual=True)
-        search._apply(event)
+        children = event.children
         self.expansions += 1
         return children
 
