@@ -11,23 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_common
+from app.cli_search import add_search_options, search_settings
 
 PHASE_CHOICES = ["select", "expand", "simulate", "backprop"]
 
 # Search options a fork may change: flag -> (config field, argparse keyword arguments).
-_FORK_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--seed": ("seed", {"type": int}),
-    "--children": ("children", {"type": int, "help": "samples per expansion (k)"}),
-    "--c": ("exploration", {"type": float, "help": "exploration constant"}),
-    "--selection": ("selection", {"choices": ["uct", "puct"]}),
-    "--granularity": ("granularity", {"choices": ["step", "mini-step"]}),
-    "--mini-step-tokens": ("mini_step_tokens", {"type": int, "choices": [32, 64]}),
-    "--reflection": ("reflection", {"choices": ["off", "on"]}),
-    "--reward": ("reward", {"choices": ["confidence", "verifier", "combined"]}),
-    "--temperature": ("temperature", {"type": float}),
-    "--max-depth": ("max_depth", {"type": int}),
-    "--reference": ("reference_answer", {"help": "freeform: the correct answer"}),
-}
 
 
 def register(sub: Any) -> None:
@@ -69,8 +57,7 @@ def register(sub: Any) -> None:
                       help="iterations to run on the fork now (default 0: just create it)")
     fork.add_argument("--model", default=None, metavar="PATH_OR_ID",
                       help="model to continue with (default: the parent's)")
-    for flag, (field, options) in _FORK_OPTIONS.items():
-        fork.add_argument(flag, dest=field, default=argparse.SUPPRESS, **options)
+    add_search_options(fork, defaults=False)
     add_common(fork)
     fork.set_defaults(handler=_fork)
 
@@ -210,8 +197,7 @@ def _fork(args: argparse.Namespace) -> int:
         raise InputError("--iterations must not be negative.")
     store = open_store(args.db)
     parent = store.get_run(args.run_id)
-    changes = {field: getattr(args, field) for field, _ in _FORK_OPTIONS.values()
-               if hasattr(args, field)}
+    changes = search_settings(args)
     config = make_config(**{**parent.config.model_dump(), **changes})
     fork_id = store.fork_run(args.run_id, args.at, config)
     if args.iterations == 0:

@@ -20,21 +20,9 @@ def register(sub: Any) -> None:
     parser.add_argument("problem", help="the problem, e.g. '4 5 6 10' for Game of 24")
     parser.add_argument("--task", default="game24", choices=["game24", "freeform"])
     parser.add_argument("--iterations", type=int, default=40, help="MCTS iterations (default 40)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--children", type=int, default=4, help="samples per expansion (k)")
-    parser.add_argument("--c", type=float, default=1.0, dest="exploration",
-                        help="exploration constant")
-    parser.add_argument("--selection", default="uct", choices=["uct", "puct"])
-    parser.add_argument("--granularity", default="step", choices=["step", "mini-step"])
-    parser.add_argument("--mini-step-tokens", type=int, default=32, choices=[32, 64])
-    parser.add_argument("--reflection", default="off", choices=["off", "on"])
-    parser.add_argument("--reward", default="combined",
-                        choices=["confidence", "verifier", "combined"])
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--max-depth", type=int, default=12)
+    add_search_options(parser, defaults=True)
     parser.add_argument("--no-cache-reuse", action="store_true",
                         help="recompute every prefix (to measure what reuse saves)")
-    parser.add_argument("--reference", default=None, help="freeform: the correct answer")
     parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
                         help="local model directory or cached hub id (default: bundled demo)")
     parser.add_argument("--title", default=None, help="a title for the saved run")
@@ -42,16 +30,46 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
+# Search settings as command-line flags: flag -> (SearchConfig field, argparse options).
+# Help text and defaults come from SearchConfig itself, so the two cannot drift apart.
+SEARCH_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--seed": ("seed", {"type": int}),
+    "--children": ("children", {"type": int}),
+    "--c": ("exploration", {"type": float}),
+    "--selection": ("selection", {"choices": ["uct", "puct"]}),
+    "--granularity": ("granularity", {"choices": ["step", "mini-step"]}),
+    "--mini-step-tokens": ("mini_step_tokens", {"type": int, "choices": [32, 64]}),
+    "--reflection": ("reflection", {"choices": ["off", "on"]}),
+    "--reward": ("reward", {"choices": ["confidence", "verifier", "combined"]}),
+    "--temperature": ("temperature", {"type": float}),
+    "--max-depth": ("max_depth", {"type": int}),
+    "--reference": ("reference_answer", {}),
+}
+
+
+def add_search_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Add every search setting; ``defaults=False`` leaves unset flags out of the args
+    (``mctslab fork`` keeps the parent's value for those)."""
+    from engine.config import SearchConfig
+
+    for flag, (field, options) in SEARCH_OPTIONS.items():
+        info = SearchConfig.model_fields[field]
+        default = info.default if defaults else argparse.SUPPRESS
+        parser.add_argument(flag, dest=field, default=default,
+                            help=info.description, **options)
+
+
+def search_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The search settings given on the command line (all of them with defaults=True)."""
+    return {field: getattr(args, field) for field, _ in SEARCH_OPTIONS.values()
+            if hasattr(args, field)}
+
+
 def config_from_args(args: argparse.Namespace) -> Any:
     from engine.config import make_config
 
-    return make_config(
-        task=args.task, selection=args.selection, exploration=args.exploration,
-        children=args.children, max_depth=args.max_depth, granularity=args.granularity,
-        mini_step_tokens=args.mini_step_tokens, temperature=args.temperature,
-        reward=args.reward, reflection=args.reflection, seed=args.seed,
-        cache_reuse=not args.no_cache_reuse, reference_answer=args.reference,
-    )
+    return make_config(task=args.task, cache_reuse=not args.no_cache_reuse,
+                       **search_settings(args))
 
 
 def _run(args: argparse.Namespace) -> int:
