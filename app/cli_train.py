@@ -14,11 +14,11 @@ def register(sub: Any) -> None:
         "train-demo-model", help="train the bundled Game-of-24 demo model on this CPU",
         description="Enumerate every solvable Game-of-24 puzzle except the 100 held out, "
         "write step-per-line traces (some with a dead end and a reflection), and train a "
-        "character-level GPT-2 from scratch for a fixed wall-clock budget.",
+        "small GPT-2 from scratch for a fixed wall-clock budget.",
     )
     parser.add_argument("--out", required=True, help="directory to write the checkpoint to")
-    parser.add_argument("--minutes", type=float, default=12.0,
-                        help="wall-clock training budget (default 12)")
+    parser.add_argument("--minutes", type=float, default=13.0,
+                        help="wall-clock training budget (default 13)")
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this many optimiser steps (for a quick check)")
     parser.add_argument("--seed", type=int, default=0)

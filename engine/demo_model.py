@@ -1,7 +1,7 @@
-"""The bundled demo model: a character-level GPT-2 that solves Game of 24 step by step.
+"""The bundled demo model: a small GPT-2 that solves Game of 24 step by step.
 
 ``train_demo_model`` builds the data (every solvable puzzle but the 100 held out),
-a character tokenizer and a small ``GPT2LMHeadModel``, trains it on the CPU for a fixed
+a tokenizer (characters, whole numbers, the format's phrases) and a small ``GPT2LMHeadModel``, trains it on the CPU for a fixed
 wall-clock budget, and writes a checkpoint that ``from_pretrained`` loads offline.
 """
 
@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import random
+import re
 import string
 import time
 from collections.abc import Callable, Sequence
@@ -43,20 +44,36 @@ class TrainConfig:
     n_layer: int = 3
     n_embd: int = 128
     n_head: int = 4
-    n_positions: int = 384  # the longest reflection trace is about 330 characters
+    n_positions: int = 384  # the longest reflection trace is about 150 tokens
     batch_size: int = 32
     learning_rate: float = 3e-3
-    reflection_share: float = 0.2  # share of traces that take a dead end and reflect
+    reflection_share: float = 0.3  # share of examples that take a dead end and reflect
+    exploration_share: float = 0.2  # share of examples that take random legal steps
+
+
+# Numbers of up to three digits are one token each ("13", "169"); longer ones split into
+# runs of three ("2197" is "219" "7"). Arithmetic then maps whole numbers to whole numbers,
+# which a small model learns far faster than digit by digit. The fixed phrases of the trace
+# format are one token each, so that compute goes to the steps, not to spelling.
+NUMBER_TOKENS = [str(n) for n in range(10, 100)] + [f"{n:02d}" for n in range(10)] + [
+    f"{n:03d}" for n in range(1000)
+]
+PHRASE_TOKENS = [
+    game24.INPUT_PREFIX, game24.STEP_PREFIX, game24.ANSWER_PREFIX, " (left: ",
+    game24.REFLECTION_LINE,
+]
+_PIECE = "|".join([*(re.escape(p) for p in PHRASE_TOKENS), r"\d{1,3}", r"[\s\S]"])
 
 
 def build_tokenizer() -> object:
-    """A character-level ``PreTrainedTokenizerFast`` (one token per character)."""
+    """A ``PreTrainedTokenizerFast``: a token per character, number up to 999, or phrase."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *CHARACTERS])}
+    pieces = [PAD, EOS, UNK, *CHARACTERS, *NUMBER_TOKENS, *PHRASE_TOKENS]
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(pieces))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(_PIECE), behavior="isolated")
     core.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
@@ -98,51 +115,127 @@ def dead_end(numbers: Sequence[int], rng: random.Random) -> list[game24.Move]:
     return moves
 
 
+def _path_weight(path: Sequence[game24.Move]) -> float:
+    """How often a solution is drawn: small whole numbers first, as a person would.
+
+    Their arithmetic is easier to learn, and a policy that prefers one kind of solution
+    is sharper than one spread evenly over every path (some puzzles have hundreds).
+    """
+    if any(m.result.denominator != 1 for m in path):
+        return 0.1
+    return 1.0 if all(m.result <= 30 for m in path) else 0.3
+
+
 def solution_lines(numbers: Sequence[int], rng: random.Random) -> list[str]:
     """A random correct solution: its step lines and the answer line."""
     paths = game24.solutions(game24.sort_numbers([Fraction(n) for n in numbers]))
-    path = rng.choice(paths)
+    path = rng.choices(paths, weights=[_path_weight(p) for p in paths])[0]
     steps = [game24.format_step(m, swap=rng.random() < 0.5) for m in path]
     return [*steps, game24.format_answer(numbers, path)]
 
 
+# A training example is a list of (text, trained) segments: the loss is taken on the
+# tokens of trained segments only. Every example starts with the input line, untrained.
+Segments = list[tuple[str, bool]]
+
+
+def _choice_masked_step(move: game24.Move, swap: bool) -> Segments:
+    """A step whose choice of operands is context only; its result and list are trained.
+
+    Dead-end and exploratory steps teach arithmetic and the remaining list on every
+    kind of move, without teaching the model to choose such moves.
+    """
+    line = game24.format_step(move, swap=swap)
+    cut = line.index("=")
+    return [(line[:cut], False), (line[cut:] + "\n", True)]
+
+
+def make_example(numbers: Sequence[int], rng: random.Random, config: TrainConfig) -> Segments:
+    """One training example: a solution, a dead end then reflection, or an exploration.
+
+    - solution: every line after the input is trained;
+    - reflection (``config.reflection_share``): legal dead-end steps whose operand choice
+      is untrained, then the reflection line and a full solution, trained;
+    - exploration (``config.exploration_share``): one to three random legal steps, operand
+      choice untrained, so that arithmetic is learned beyond the moves that solve.
+    """
+    shown = sorted(numbers)
+    segments: Segments = [(game24.prompt_for(shown), False)]
+    draw = rng.random()
+    if draw < config.exploration_share:
+        state = game24.sort_numbers([Fraction(n) for n in shown])
+        for _ in range(rng.randint(1, 3)):
+            move = rng.choice(game24.legal_moves(state))
+            segments += _choice_masked_step(move, swap=rng.random() < 0.5)
+            state = move.remaining
+        return segments
+    if draw < config.exploration_share + config.reflection_share:
+        for move in dead_end(shown, rng):
+            segments += _choice_masked_step(move, swap=rng.random() < 0.5)
+        segments.append((game24.REFLECTION_LINE + "\n", True))
+    segments.append(("\n".join(solution_lines(shown, rng)) + "\n", True))
+    return segments
+
+
 def make_trace(numbers: Sequence[int], rng: random.Random, reflection_share: float) -> str:
-    """One training trace, ending with a newline; reflection traces dead-end first."""
-    shown = sorted(numbers)  # the task always prompts with the numbers in ascending order
-    lines = [game24.prompt_for(shown).rstrip("\n")]
-    if rng.random() < reflection_share:
-        lines += [game24.format_step(m, swap=rng.random() < 0.5) for m in dead_end(shown, rng)]
-        lines.append(game24.REFLECTION_LINE)
-    lines += solution_lines(shown, rng)
-    return "\n".join(lines) + "\n"
+    """One complete trace (a solution, perhaps after a dead end and reflection) as text."""
+    config = TrainConfig(reflection_share=reflection_share, exploration_share=0.0)
+    return "".join(text for text, _ in make_example(numbers, rng, config))
 
 
-_INPUT_LINE_MAX = 24  # "Input: 13 13 13 13" and its newline fit well inside
+def encode_example(segments: Segments, tokenizer: Any) -> tuple[list[int], list[bool]]:
+    """Token ids (then EOS) and which of them carry loss.
 
-
-def _before_first_newline(input_ids: Any, tokenizer: Any) -> Any:
-    """Mask of the positions up to and including each row's first newline (the prompt)."""
-    import torch
-
-    newline = tokenizer.convert_tokens_to_ids("\n")
-    head = input_ids[:, :_INPUT_LINE_MAX]
-    seen = torch.cumsum((head == newline).long(), dim=1)
-    # Positions before the newline, and the newline itself, belong to the prompt.
-    return (seen == 0) | ((seen == 1) & (head == newline))
+    Segments split only before ``=`` and after a newline, never inside a number, so
+    encoding them one by one gives the same ids as encoding the whole text. An
+    exploration ends without an answer, so it gets no EOS: nothing is learned about how
+    it would go on.
+    """
+    encoded = tokenizer([text for text, _ in segments], add_special_tokens=False)["input_ids"]
+    ids: list[int] = []
+    trained: list[bool] = []
+    for piece, (_, train) in zip(encoded, segments, strict=True):
+        ids += piece
+        trained += [train] * len(piece)
+    if any(game24.ANSWER_PREFIX in text for text, _ in segments):
+        ids.append(tokenizer.eos_token_id)
+        trained.append(True)
+    return ids, trained
 
 
 def _length_bucketed_batches(
-    puzzles: Sequence[tuple[int, ...]], rng: random.Random, config: TrainConfig
-) -> list[list[str]]:
-    """Eight batches of traces grouped by length, so that padding wastes little compute."""
-    texts = [
-        make_trace(rng.choice(puzzles), rng, config.reflection_share) + EOS
+    puzzles: Sequence[tuple[int, ...]],
+    rng: random.Random,
+    config: TrainConfig,
+    tokenizer: Any,
+) -> list[list[tuple[list[int], list[bool]]]]:
+    """Eight batches of examples grouped by length, so that padding wastes little compute."""
+    examples = [
+        encode_example(make_example(rng.choice(puzzles), rng, config), tokenizer)
         for _ in range(8 * config.batch_size)
     ]
-    texts.sort(key=len)
-    batches = [texts[i : i + config.batch_size] for i in range(0, len(texts), config.batch_size)]
+    examples.sort(key=lambda e: len(e[0]))
+    size = config.batch_size
+    batches = [examples[i : i + size] for i in range(0, len(examples), size)]
     rng.shuffle(batches)
     return batches
+
+
+def _collate(batch: Sequence[tuple[list[int], list[bool]]], pad_id: int) -> dict[str, Any]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 where untrained)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    for row, (ids, trained) in enumerate(batch):
+        n = len(ids)
+        input_ids[row, :n] = torch.tensor(ids)
+        attention[row, :n] = 1
+        kept = [t if keep else -100 for t, keep in zip(ids, trained, strict=True)]
+        labels[row, :n] = torch.tensor(kept)
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
 def train_demo_model(
@@ -162,6 +255,7 @@ def train_demo_model(
     torch.manual_seed(config.seed)
     tokenizer = build_tokenizer()
     puzzles = training_puzzles()
+    pad_id: int = tokenizer.pad_token_id  # type: ignore[attr-defined]
     logger.info("training on %d puzzles", len(puzzles))
     model_config = GPT2Config(
         vocab_size=len(tokenizer),  # type: ignore[arg-type]
@@ -198,15 +292,9 @@ def train_demo_model(
         for group in optimiser.param_groups:
             group["lr"] = lr
         if not pending:
-            pending = _length_bucketed_batches(puzzles, rng, config)
-        texts = pending.pop()
-        batch = tokenizer(texts, return_tensors="pt", padding=True)  # type: ignore[operator]
-        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-        # The input line is random; learning to predict it only adds noise to the gradient.
-        labels[:, :_INPUT_LINE_MAX] = labels[:, :_INPUT_LINE_MAX].masked_fill(
-            _before_first_newline(batch["input_ids"], tokenizer), -100
-        )
-        out = model(**batch, labels=labels)
+            pending = _length_bucketed_batches(puzzles, rng, config, tokenizer)
+        batch = _collate(pending.pop(), pad_id)
+        out = model(**batch)
         optimiser.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -62,8 +62,9 @@ def test_same_seed_same_events(demo_model: HFModel) -> None:
 def test_cache_reuse_forwards_each_token_once(demo_model: HFModel) -> None:
     figures: dict[bool, float] = {}
     for reuse in (True, False):
-        search = Search(demo_model, make_config(seed=5, cache_reuse=reuse), "4 5 6 10")
-        search.run(10)
+        # 20 iterations, so that paths get deep enough for recomputation to show.
+        search = Search(demo_model, make_config(seed=6, cache_reuse=reuse), "4 5 6 10")
+        search.run(20)
         t = search.tree.tokens
         figures[reuse] = t.forwarded / t.unique
     assert figures[True] <= 1.10
