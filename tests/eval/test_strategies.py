@@ -59,7 +59,9 @@ def test_every_strategy_keeps_its_budget_and_folds(demo_model: HFModel, problem:
 
 
 def test_each_strategy_has_its_own_shape(demo_model: HFModel) -> None:
-    settings = StrategySettings(token_budget=BUDGET, mcts_config=make_config(seed=2))
+    config = make_config(seed=2)
+    # More than one longest rollout, so that Best-of-N always starts a second one.
+    settings = StrategySettings(token_budget=config.rollout_max_tokens + 1, mcts_config=config)
     greedy = run_strategy("greedy", demo_model, "4 5 6 10", settings)
     assert greedy.iterations == 1 and len(greedy.tree.nodes) == 2
     assert greedy.config.temperature == 0 and greedy.config.children == 1
