@@ -1,8 +1,9 @@
 """The bundled demo model: a small GPT-2 that solves Game of 24 step by step.
 
-``train_demo_model`` builds the data (every solvable puzzle but the 100 held out),
-a tokenizer (characters, whole numbers, the format's phrases) and a small ``GPT2LMHeadModel``, trains it on the CPU for a fixed
-wall-clock budget, and writes a checkpoint that ``from_pretrained`` loads offline.
+``train_demo_model`` builds the data (every solvable puzzle but the 100 held out), a
+tokenizer (characters, whole numbers, the format's phrases) and a small
+``GPT2LMHeadModel``, trains it on the CPU for a fixed wall-clock budget, and writes a
+checkpoint that ``from_pretrained`` loads offline.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def solution_lines(numbers: Sequence[int], rng: random.Random) -> list[str]:
 # A training example is a list of (text, trained) segments: the loss is taken on the
 # tokens of trained segments only. Every example starts with the input line, untrained.
 Segments = list[tuple[str, bool]]
+# An encoded example: token ids, and whether each one carries loss.
+Encoded = tuple[list[int], list[bool]]
 
 
 def _choice_masked_step(move: game24.Move, swap: bool) -> Segments:
@@ -183,7 +186,7 @@ def make_trace(numbers: Sequence[int], rng: random.Random, reflection_share: flo
     return "".join(text for text, _ in make_example(numbers, rng, config))
 
 
-def encode_example(segments: Segments, tokenizer: Any) -> tuple[list[int], list[bool]]:
+def encode_example(segments: Segments, tokenizer: Any) -> Encoded:
     """Token ids (then EOS) and which of them carry loss.
 
     Segments split only before ``=`` and after a newline, never inside a number, so
@@ -208,7 +211,7 @@ def _length_bucketed_batches(
     rng: random.Random,
     config: TrainConfig,
     tokenizer: Any,
-) -> list[list[tuple[list[int], list[bool]]]]:
+) -> list[list[Encoded]]:
     """Eight batches of examples grouped by length, so that padding wastes little compute."""
     examples = [
         encode_example(make_example(rng.choice(puzzles), rng, config), tokenizer)
@@ -221,7 +224,7 @@ def _length_bucketed_batches(
     return batches
 
 
-def _collate(batch: Sequence[tuple[list[int], list[bool]]], pad_id: int) -> dict[str, Any]:
+def _collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 where untrained)."""
     import torch
 
@@ -275,7 +278,7 @@ def train_demo_model(
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     budget_s = config.minutes * 60.0
     step, loss_value = 0, float("nan")
-    pending: list[list[str]] = []
+    pending: list[list[Encoded]] = []
     model.train()
     while True:
         elapsed = time.monotonic() - started
