@@ -45,6 +45,9 @@ def register(sub: Any) -> None:
                         choices=["confidence", "verifier", "combined"], help="MCTS's reward")
     parser.add_argument("--c", type=float, default=1.0, dest="exploration",
                         help="MCTS exploration constant")
+    parser.add_argument("--selection", default="uct", choices=["uct", "puct"],
+                        help="MCTS's selection rule: UCT ignores the model's prior, PUCT "
+                        "weights exploration by it (default uct)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N puzzles")
     parser.add_argument("--offset", type=int, default=0, metavar="N",
                         help="skip the first N puzzles (to split a run across processes)")
@@ -95,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"No puzzles to run in {args.puzzles} with --offset {args.offset}.")
     torch.set_num_threads(max(1, args.threads))
     config = make_config(children=args.children, reward=args.reward, seed=args.seed,
-                         exploration=args.exploration)
+                         exploration=args.exploration, selection=args.selection)
     settings = StrategySettings(
         token_budget=args.token_budget, mcts_config=config,
         max_iterations=args.iterations or DEFAULT_MAX_ITERATIONS,
@@ -113,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
             "token_budget": args.token_budget, "puzzles_file": args.puzzles,
             "puzzles": len(chosen), "offset": args.offset, "seed": args.seed,
             "children": args.children, "beam_width": args.beam_width, "reward": args.reward,
+            "selection": args.selection,
             "max_iterations": args.iterations, "model": model.name,
             "model_fingerprint": model.fingerprint, "device": model.device,
             "early_stop": None if args.no_early_stop else EARLY_STOP_NOTE,

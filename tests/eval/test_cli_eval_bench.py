@@ -20,10 +20,12 @@ def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,
     out = tmp_path / "rows.csv"
     db = tmp_path / "eval.db"
     code = main(["eval", "--puzzles", str(puzzles), "--token-budget", "150", "--limit", "2",
-                 "--offset", "1", "--json", "--out", str(out), "--save-runs", "--db", str(db)])
+                 "--offset", "1", "--json", "--out", str(out), "--save-runs", "--db", str(db),
+                 "--selection", "puct"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["token_budget"] == 150 and report["puzzles"] == 2
+    assert report["selection"] == "puct"
     assert list(report["strategies"]) == list(STRATEGIES)
     for summary in report["strategies"].values():
         assert set(summary) >= {"solve_rate", "tokens_generated_mean", "tokens_forwarded_mean",
@@ -47,6 +49,8 @@ def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,
         tree = fold(row["problem"], events)
         answer, verdict = best_answer(tree)
         assert answer == row["answer"] and (verdict is True) == row["solved"]
+        if row["strategy"] == "mcts":
+            assert store.get_run(row["run_id"]).config.selection == "puct"
         if row["strategy"] == "beam":
             assert len(events) == row["iterations"]
         else:
