@@ -138,8 +138,13 @@ def prompt_for(numbers: Sequence[int]) -> str:
     return INPUT_PREFIX + " ".join(str(n) for n in numbers) + "\n"
 
 
-def legal_moves(state: tuple[Fraction, ...]) -> list[Move]:
-    """Every move from ``state`` in the canonical direction (a >= b for - ; both for /)."""
+@cache
+def legal_moves(state: tuple[Fraction, ...]) -> tuple[Move, ...]:
+    """Every move from ``state`` in the canonical direction (a >= b for - ; both for /).
+
+    Cached, like ``solutions``: training draws dead ends and random steps from the same
+    few thousand states over and over.
+    """
     moves: list[Move] = []
     for i in range(len(state)):
         for j in range(i + 1, len(state)):
@@ -151,7 +156,7 @@ def legal_moves(state: tuple[Fraction, ...]) -> list[Move]:
                 if result is None:
                     continue
                 moves.append(Move(left, op, right, result, sort_numbers([*rest, result])))
-    return _dedupe(moves)
+    return tuple(_dedupe(moves))
 
 
 def _dedupe(moves: list[Move]) -> list[Move]:
