@@ -32,7 +32,7 @@ test: setup browser-deps
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy engine storage
+	$(BIN)/mypy engine storage app
 
 clean:
 	rm -rf $(VENV) build *.egg-info

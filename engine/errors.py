@@ -11,3 +11,7 @@ class InputError(MctsLabError):
 
 class ModelLoadError(MctsLabError):
     """A model that cannot be found, loaded or used as a causal language model."""
+
+
+class SearchExhausted(MctsLabError):
+    """Every branch of the tree has ended: another iteration would add nothing."""

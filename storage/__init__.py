@@ -1,7 +1,7 @@
 """Runs that last: SQLite (or any SQLAlchemy database) persistence of search runs.
 
 A run is its settings plus its stream of phase events; any moment of it is
-``engine.tree.fold`` over a prefix of that stream. ``open_store`` opens (creating and
+``engine.core.tree.fold`` over a prefix of that stream. ``open_store`` opens (creating and
 migrating as needed) a database and returns the ``RunStore`` that reads and writes it.
 """
 

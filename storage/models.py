@@ -1,6 +1,6 @@
 """The tables: a run is its settings plus its stream of phase events.
 
-Nothing else is stored: any tree of a run is ``engine.tree.fold`` over its events.
+Nothing else is stored: any tree of a run is ``engine.core.tree.fold`` over its events.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code writes; bumped with every migration that changes the tables."""
 
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
@@ -55,7 +55,7 @@ class RunRow(Base):
 
 
 class EventRow(Base):
-    """One phase event of a run, as ``engine.events.event_to_dict`` writes it."""
+    """One phase event of a run, as ``engine.core.events.event_to_dict`` writes it."""
 
     __tablename__ = "events"
     __table_args__ = (

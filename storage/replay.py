@@ -12,21 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from engine.events import Event, Expanded, Phase
-from engine.tree import Tree, fold
+from engine.core.events import Event, Expanded, Phase
+from engine.core.tree import Tree, fold
 from storage.errors import StorageError
 
 
-def is_manual(event: Event) -> bool:
-    """True for a reflection added by hand, outside the four-phase cycle."""
-    return isinstance(event, Expanded) and event.manual
+def out_of_cycle(event: Event) -> bool:
+    """True for an expansion outside the four-phase cycle (a reflection added by hand, a
+    beam step, a user's step): it belongs to no iteration's phases."""
+    return isinstance(event, Expanded) and not event.in_cycle
 
 
 def events_before_iteration(events: Sequence[Event], iteration: int) -> list[Event]:
     """The events up to the moment iteration ``iteration`` began (all of them if it never
     did)."""
     for index, event in enumerate(events):
-        if not is_manual(event) and event.iteration >= iteration:
+        if not out_of_cycle(event) and event.iteration >= iteration:
             return list(events[:index])
     return list(events)
 
@@ -37,7 +38,7 @@ def events_through_phase(
     """The events up to and including ``phase``'s event of ``iteration``; ``None`` if the
     run has no such event."""
     for index, event in enumerate(events):
-        if is_manual(event):
+        if out_of_cycle(event):
             continue
         if event.iteration == iteration and event.phase == phase:
             return list(events[: index + 1])

@@ -19,10 +19,10 @@ from sqlalchemy import URL, Connection, Engine, delete, func, insert, select, up
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine.config import SearchConfig, make_config
+from engine.core.config import SearchConfig, make_config
+from engine.core.events import PHASES, Event, event_from_dict, event_to_dict
+from engine.core.tree import Tree, best_answer
 from engine.errors import InputError
-from engine.events import PHASES, Event, event_from_dict, event_to_dict
-from engine.tree import Tree, best_answer
 from storage import owners
 from storage.database import database_error, describe, write_engine
 from storage.errors import StorageError

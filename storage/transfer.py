@@ -1,14 +1,17 @@
 """Export and import of one run as a JSON document.
 
-    {"format": "mctslab-run", "version": 1,
+    {"format": "mctslab-run", "version": 2,
      "run": {title, problem, task, model_name, model_fingerprint, config, seed, status,
              iterations_done, best_answer, solved, parent_run_id, fork_iteration,
              created_at, updated_at, schema_version, id},
-     "events": [engine.events.event_to_dict(event), ...]}   # in order
+     "events": [engine.core.events.event_to_dict(event), ...]}   # in order
 
 An import is checked completely before anything is written: the envelope, every size
 limit, every field's type, the settings, every event's shape, and that the events fold
 into a sound tree. The first problem found is reported in one line.
+
+Version 1 exports (event format 1, ``Expanded.manual``) are still imported: their events are
+upgraded with ``engine.core.events.upgrade_event_dict`` before they are checked.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.config import SearchConfig, make_config
+from engine.core.config import SearchConfig, make_config
+from engine.core.events import Event, event_from_dict, event_to_dict, upgrade_event_dict
+from engine.core.tree import best_answer, check_invariants
 from engine.errors import InputError
-from engine.events import Event, event_from_dict, event_to_dict
 from engine.tasks import make_task
-from engine.tree import best_answer, check_invariants
 from storage.errors import StorageError
 from storage.replay import fold_or_fail
 
 FORMAT = "mctslab-run"
-VERSION = 1
+VERSION = 2
+"""The export version written; it equals the event format of its events."""
+READABLE_VERSIONS = (1, 2)
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_STRING_CHARS = 100_000
 MAX_EVENTS = 1_000_000
@@ -151,7 +156,7 @@ def validate_document(doc: Any) -> CheckedImport:
     if task.problem != run.problem:
         raise StorageError(f"the file's problem {run.problem[:60]!r} is not in the form the "
                            f"{config.task} task writes ({task.problem[:60]!r})")
-    events = _decode_events(doc["events"])
+    events = _decode_events(doc["events"], doc["version"])
     tree = fold_or_fail(run.problem, events, "the file's events")
     problems = check_invariants(tree)
     if problems:
@@ -182,9 +187,9 @@ def _check_envelope(doc: Any) -> None:
     if version > VERSION:
         raise StorageError(f"the export is version {version}, written by a newer MCTS Lab; "
                            "upgrade mctslab")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         raise StorageError(f"unknown export version {version}; this MCTS Lab reads "
-                           f"version {VERSION}")
+                           f"versions {', '.join(map(str, READABLE_VERSIONS))}")
     extra = set(doc) - {"format", "version", "run", "events"}
     if extra:
         raise StorageError(f"the export has unknown keys: {', '.join(sorted(map(str, extra)))}")
@@ -236,11 +241,12 @@ def _walk(doc: Any) -> Iterator[tuple[Any, int, str]]:
             stack.extend((item, depth + 1, f"{where}[{i}]") for i, item in enumerate(value))
 
 
-def _decode_events(raw_events: list[Any]) -> list[Event]:
+def _decode_events(raw_events: list[Any], version: int) -> list[Event]:
     events: list[Event] = []
     for seq, raw in enumerate(raw_events):
         if not isinstance(raw, dict):
             raise StorageError(f"event seq {seq} is not an object")
+        raw = upgrade_event_dict(raw, version)
         try:
             event = event_from_dict(raw)
         except ValueError as err:

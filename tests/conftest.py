@@ -12,6 +12,6 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 @pytest.fixture(scope="session")
 def demo_model():  # type: ignore[no-untyped-def]
-    from engine.lm import HFModel
+    from engine.backends.hf import HFModel
 
     return HFModel()

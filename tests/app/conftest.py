@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP_SCRIPT = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+APP_SCRIPT = Path(__file__).resolve().parents[2] / "app" / "web" / "streamlit_app.py"
 TIMEOUT_S = 300
 
 
@@ -33,9 +33,9 @@ def app(db_path: Path) -> AppTest:
 @pytest.fixture(scope="session")
 def stored_run_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
     """A database holding one run of 2 iterations on '4 5 6 10', made by the live search."""
-    from app.live import LiveRun
-    from engine.config import make_config
-    from engine.lm import HFModel
+    from app.runs.live import LiveRun
+    from engine.backends.hf import HFModel
+    from engine.core.config import make_config
     from storage import open_store
 
     path = tmp_path_factory.mktemp("stored") / "runs.db"

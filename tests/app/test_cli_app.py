@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.cli import build_parser
-from app.cli_app import streamlit_command
+from app.cli.app_cmd import streamlit_command
 
 
 def test_unknown_options_go_to_streamlit_and_db_is_kept() -> None:
@@ -16,7 +16,7 @@ def test_unknown_options_go_to_streamlit_and_db_is_kept() -> None:
 def test_the_server_is_local_headless_and_sends_no_statistics() -> None:
     command = streamlit_command(["--server.port", "8600"])
     assert command[1:4] == ["-m", "streamlit", "run"]
-    assert command[4].endswith("app/streamlit_app.py")
+    assert command[4].endswith("app/web/streamlit_app.py")
     for option in ("--server.address=localhost", "--server.headless=true",
                    "--browser.gatherUsageStats=false"):
         assert option in command

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from app.bench_graph import bench_graph, synthetic_tree
-from app.graph import (
+from app.bench.graph_cost import bench_graph, synthetic_tree
+from app.web.graph import (
     CORRECT_COLOUR,
     HIGHLIGHT_COLOUR,
     NEW_CHILD_COLOUR,
@@ -23,9 +23,9 @@ from app.graph import (
     tree_digraph,
     vis_data,
 )
-from app.learn_examples import example_events
-from engine.selection import tree_scores
-from engine.tree import Node, Tree, fold
+from app.web.learn_examples import example_events
+from engine.core.selection import tree_scores
+from engine.core.tree import Node, Tree, fold
 
 XSS = "<img src=x onerror=alert(1)> <script>alert(2)</script>"
 

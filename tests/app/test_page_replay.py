@@ -8,7 +8,7 @@ from pathlib import Path
 from apptest_support import captions, click
 from streamlit.testing.v1 import AppTest
 
-from app.views import summary_line
+from app.web.views import summary_line
 from storage import open_store
 
 REPLAY = "page_scripts/replay.py"

@@ -70,7 +70,7 @@ def test_export_is_offered_as_a_json_download(stored_app: Callable[[str], AppTes
 
 def test_an_unreadable_database_is_a_clear_error(db_path: Path) -> None:
     db_path.write_text("garbage " * 200)
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" /
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "web" /
                                "streamlit_app.py"), default_timeout=300)
     at.run()
     at.switch_page(RUNS).run()

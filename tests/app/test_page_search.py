@@ -7,8 +7,8 @@ from pathlib import Path
 from apptest_support import captions, click, markdown_text
 from streamlit.testing.v1 import AppTest
 
-from engine.config import SearchConfig
-from engine.game24 import load_puzzles
+from engine.core.config import SearchConfig
+from engine.tasks.game24 import load_puzzles
 from storage import open_store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "data" / "game24_tot_901_1000.txt"
@@ -176,7 +176,7 @@ def test_a_freeform_problem_is_shown_as_text(app: AppTest) -> None:
 
 def test_an_unreadable_database_is_a_clear_error(db_path: Path) -> None:
     db_path.write_bytes(b"this is not a database" * 100)
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" /
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "web" /
                                "streamlit_app.py"), default_timeout=300)
     at.run()
     start(at)

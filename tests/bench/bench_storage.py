@@ -13,7 +13,7 @@ import argparse
 import json
 import logging
 
-from storage.bench import bench_storage
+from app.bench.storage_cost import bench_storage
 
 
 def main() -> None:

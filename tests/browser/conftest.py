@@ -12,8 +12,8 @@ import pytest
 from browser_support import LOCAL_HOSTS, LOCAL_SCHEMES, Watch
 from playwright.sync_api import Page, sync_playwright
 
-from app.bench_graph import launch_chromium
-from app.browser_driver import AppServer
+from app.bench.browser_driver import AppServer
+from app.bench.graph_cost import launch_chromium
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from browser_support import Watch
 from playwright.sync_api import Page, expect
 
-from app.browser_driver import GRAPH_FRAME, graph_frame, pose_problem, wait_graph
+from app.bench.browser_driver import GRAPH_FRAME, graph_frame, pose_problem, wait_graph
 
 pytestmark = pytest.mark.browser
 

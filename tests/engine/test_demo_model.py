@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine import game24
-from engine.demo_model import (
+from engine.tasks import game24
+from engine.training.demo_model import (
     DEMO_MODEL_DIR,
     Segments,
     TrainConfig,
@@ -70,7 +70,7 @@ def test_short_training_run_writes_a_loadable_checkpoint(tmp_path: Path) -> None
         capture_output=True, text=True, timeout=600, check=True,
     )
     assert '"steps": 30' in result.stdout
-    from engine.lm import HFModel
+    from engine.backends.hf import HFModel
 
     model = HFModel(str(out))
     assert model.context_length == 384
@@ -150,8 +150,8 @@ def test_quality_measure_and_model_card(tmp_path: Path) -> None:
     import json
     import shutil
 
-    from engine.demo_quality import measure_quality, write_model_card
-    from engine.lm import HFModel
+    from engine.backends.hf import HFModel
+    from engine.training.quality import measure_quality, write_model_card
 
     model = HFModel(str(DEMO_MODEL_DIR))
     puzzles = game24.load_puzzles("assets/data/game24_tot_901_1000.txt")[:3]

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import pytest
 
-from engine import game24
-from engine.demo_model import make_trace, training_puzzles
 from engine.errors import InputError
+from engine.tasks import game24
+from engine.training.demo_model import make_trace, training_puzzles
 
 F = Fraction
 

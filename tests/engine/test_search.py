@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import make_config
+from engine.backends.hf import HFModel
+from engine.core.config import make_config
+from engine.core.events import Expanded, Selected, event_from_dict, event_to_dict
+from engine.core.tree import check_invariants, fold
 from engine.errors import InputError, ModelLoadError
-from engine.events import Expanded, Selected, event_from_dict, event_to_dict
-from engine.lm import HFModel
-from engine.search import Search
-from engine.tree import check_invariants, fold
+from engine.strategies.search import Search
 
 
 def test_invariants_after_every_event_and_fold_equals_live(demo_model: HFModel) -> None:
@@ -41,7 +41,9 @@ def test_selected_event_carries_every_sibling_score(demo_model: HFModel) -> None
     for level, chosen in zip(selected.levels, selected.path[1:], strict=True):
         assert level.chosen == chosen
         assert [s.child for s in level.scores] == search.tree.nodes[level.parent].children
-        best = max(level.scores, key=lambda s: s.total)
+        # Closed children (a final answer already evaluated, or a subtree whose branches
+        # all ended) are scored but may not be chosen, and say why.
+        best = max((s for s in level.scores if s.excluded is None), key=lambda s: s.total)
         assert best.total == next(s.total for s in level.scores if s.child == chosen)
         for s in level.scores:
             assert s.total == pytest.approx(s.exploitation + s.exploration)

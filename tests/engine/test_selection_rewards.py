@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.events import (
+from engine.core.events import (
     Backpropagated,
     ChildSpec,
     Expanded,
@@ -15,9 +15,9 @@ from engine.events import (
     Simulated,
     TokenCounts,
 )
-from engine.rewards import combine, confidence_value, token_confidence
-from engine.selection import pick, score_children, sibling_priors
-from engine.tree import Tree, apply, check_invariants
+from engine.core.rewards import combine, confidence_value, token_confidence
+from engine.core.selection import pick, score_children, sibling_priors
+from engine.core.tree import Tree, apply, check_invariants
 
 
 def test_uct_by_hand() -> None:

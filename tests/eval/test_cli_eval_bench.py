@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from engine.strategies import STRATEGIES
-from engine.tree import best_answer, fold
+from engine.core.tree import best_answer, fold
+from engine.strategies.runner import STRATEGIES
 
 
 def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import make_config
+from engine.backends.hf import HFModel
+from engine.core.config import make_config
+from engine.core.events import Expanded, event_from_dict, event_to_dict
+from engine.core.tree import best_answer, check_invariants, fold
 from engine.errors import InputError
-from engine.events import Expanded, event_from_dict, event_to_dict
-from engine.lm import HFModel
-from engine.strategies import (
+from engine.strategies.runner import (
     STRATEGIES,
     StrategyResult,
     StrategySettings,
     parse_strategies,
     run_strategy,
 )
-from engine.tree import best_answer, check_invariants, fold
 
 PUZZLES = ("4 5 6 10", "3 3 8 8")
 BUDGET = 250

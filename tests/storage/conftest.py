@@ -11,14 +11,14 @@ from __future__ import annotations
 import pytest
 from storage_support import ITERATIONS, MANUAL_REFLECTION_AFTER, PROBLEM, LiveRun
 
-from engine.config import make_config
-from engine.report import search_summary
+from engine.core.config import make_config
+from engine.core.report import search_summary
 from storage import open_store
 
 
 @pytest.fixture(scope="session")
 def live_run(demo_model, tmp_path_factory) -> LiveRun:  # type: ignore[no-untyped-def]
-    from engine.search import Search
+    from engine.strategies.search import Search
 
     db = tmp_path_factory.mktemp("live") / "live.db"
     store = open_store(str(db))

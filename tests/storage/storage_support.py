@@ -6,9 +6,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import SearchConfig
-from engine.events import Event
-from engine.tree import Tree
+from engine.core.config import SearchConfig
+from engine.core.events import Event
+from engine.core.tree import Tree
 from storage import RunStore, open_store
 
 PROBLEM = "4 5 6 10"

@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from engine.config import make_config
-from engine.events import event_from_dict
+from app.bench.storage_cost import synthesize
+from engine.core.config import make_config
+from engine.core.events import event_from_dict
 from storage import open_store
-from storage.bench import synthesize
 
 
 def main() -> None:

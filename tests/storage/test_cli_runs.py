@@ -10,7 +10,7 @@ import pytest
 from storage_support import ITERATIONS, LiveRun, copy_store, db_dump
 
 from app.cli import main
-from engine.report import nodes_report
+from engine.core.report import nodes_report
 from storage import open_store
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from storage_support import db_dump
 
-from engine.config import make_config
+from engine.core.config import make_config
 from storage import StorageError, open_store
 from storage.database import default_db_path, resolve_url
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from storage_support import PROBLEM, LiveRun
 
-from engine.events import event_to_dict
-from engine.tree import check_invariants, fold
+from app.bench.storage_cost import synthesize
+from engine.core.events import event_to_dict
+from engine.core.tree import check_invariants, fold
 from storage import open_store
-from storage.bench import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 MCTSLAB = str(ROOT / ".venv" / "bin" / "mctslab")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from storage_support import ITERATIONS, MANUAL_REFLECTION_AFTER, LiveRun, copy_store
 
-from engine.events import PHASES, Expanded
-from engine.tree import check_invariants, fold
+from engine.core.events import PHASES, Expanded
+from engine.core.tree import check_invariants, fold
 from storage import StorageError, open_store
 
 
@@ -73,7 +73,7 @@ def test_run_record_tracks_progress(live_run: LiveRun) -> None:
     assert info.config == live_run.config and info.seed == 3 and info.task == "game24"
     assert info.model_name == "demo" and info.schema_version == 1
     assert info.title == "live" and info.problem == final.problem
-    from engine.tree import best_answer
+    from engine.core.tree import best_answer
 
     assert (info.best_answer, info.solved) == best_answer(final)
     assert info.created_at <= info.updated_at
@@ -168,6 +168,6 @@ def test_status_changes_and_unknown_status(tmp_path: Path, live_run: LiveRun) ->
 
 
 def test_phases_constant_matches_the_cli(live_run: LiveRun) -> None:
-    from app.cli_runs import PHASE_CHOICES
+    from app.cli.runs import PHASE_CHOICES
 
     assert tuple(PHASE_CHOICES) == PHASES

@@ -1,0 +1,157 @@
+"""Benchmarks of the graph: building the HTML, painting it in Chromium, one live step.
+
+``bench_graph(sizes)`` is pure Python (``mctslab bench`` imports it). ``bench_paint`` and
+``bench_round_trip`` drive headless Chromium with Playwright. Run all three with::
+
+    .venv/bin/python -m app.bench.graph_cost            # prints one JSON object
+
+Targets: 2,000 nodes built in <= 300 ms, painted in <= 3 s; one "next iteration" on the
+demo model, click to redrawn graph, in <= 1 s (the engine's own time for that iteration is
+reported next to it: the app's overhead is the difference).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.web.graph import Highlight, graph_html
+from engine.core.events import Backpropagated, NodeKind, TokenCounts
+from engine.core.selection import tree_scores
+from engine.core.tree import Node, Tree
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking"]
+
+
+def synthetic_tree(size: int, *, seed: int = 0, branching: int = 4) -> Tree:
+    """A tree of ``size`` nodes shaped like a search's (visits concentrated on a few paths),
+    built without a model, with consistent visits and value sums."""
+    rng = random.Random(seed)
+    tree = Tree.new("4 5 6 10")
+    frontier = [0]
+    while len(tree.nodes) < size:
+        parent = tree.nodes[rng.choice(frontier[-50:])]
+        for _ in range(min(branching, size - len(tree.nodes))):
+            kind: NodeKind = "reflection" if rng.random() < 0.05 else "step"
+            node = Node(id=len(tree.nodes), parent=parent.id, depth=parent.depth + 1, kind=kind,
+                        text=f"Step: {rng.randint(1, 13)}+{rng.randint(1, 13)}",
+                        prior=-rng.random() * 5)
+            tree.nodes.append(node)
+            parent.children.append(node.id)
+            frontier.append(node.id)
+    for leaf in (n for n in tree.nodes if not n.children):
+        value = rng.random()
+        for node_id in tree.path_to(leaf.id):
+            tree.nodes[node_id].visits += 1
+            tree.nodes[node_id].value_sum += value
+        tree.iterations_done += 1
+    return tree
+
+
+def bench_graph(sizes: tuple[int, ...] = (500, 2000, 5000), repeats: int = 3) -> dict[int, float]:
+    """Median milliseconds to build the graph HTML (scores, layout, graph, page) per size."""
+    results: dict[int, float] = {}
+    for size in sizes:
+        tree = synthetic_tree(size)
+        leaf = max(tree.nodes, key=lambda n: n.depth)
+        event = Backpropagated(tree.iterations_done - 1, tuple(tree.path_to(leaf.id)), 0.5,
+                               TokenCounts())
+        from app.web.graph import highlight_for
+
+        highlight = highlight_for(tree, event)
+        graph_html(tree, tree_scores(tree, "uct", 1.0), Highlight())  # warm the template
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            graph_html(tree, tree_scores(tree, "uct", 1.0), highlight)
+            times.append((time.perf_counter() - start) * 1000)
+        results[size] = round(statistics.median(times), 1)
+    return results
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Debian Chromium with the flags the tests use."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def bench_paint(size: int = 2000) -> float:
+    """Seconds from navigation start until vis-network has drawn a ``size``-node graph."""
+    from playwright.sync_api import sync_playwright
+
+    tree = synthetic_tree(size)
+    html = graph_html(tree, tree_scores(tree, "uct", 1.0), Highlight())
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
+        page_file = Path(folder) / "graph.html"
+        page_file.write_text(html, encoding="utf-8")
+        browser = launch_chromium(p)
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.mctsDrawnAt !== undefined", timeout=30_000)
+        drawn_ms = page.evaluate("window.mctsDrawnAt")
+        browser.close()
+    return round(float(drawn_ms) / 1000, 3)
+
+
+def bench_round_trip(port: int | None = None, iterations: int = 4) -> dict[str, float]:
+    """One "Next iteration" in the browser on the demo model: seconds from the click until
+    the graph shows the new iteration (median over iterations 2..``iterations``), next to
+    the engine's own time for the same iterations (same puzzle, settings and seed), so the
+    app's overhead is their difference. Starts the app on a free port with a temporary DB."""
+    from playwright.sync_api import sync_playwright
+
+    from app.bench.browser_driver import AppServer, pose_problem, wait_graph
+
+    with tempfile.TemporaryDirectory() as folder, AppServer(Path(folder) / "bench.db",
+                                                            port) as server:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_page()
+            page.goto(server.url)
+            pose_problem(page, "4 5 6 10")
+            times = []
+            for done in range(1, iterations + 1):
+                start = time.perf_counter()
+                page.get_by_role("button", name="Next iteration").click()
+                wait_graph(page, iterations=done)
+                times.append(time.perf_counter() - start)
+            browser.close()
+    engine = engine_iteration_times(iterations)
+    return {"round_trip_s": round(statistics.median(times[1:]), 3),
+            "engine_s": round(statistics.median(engine[1:]), 3)}
+
+
+def engine_iteration_times(iterations: int) -> list[float]:
+    """Seconds of ``Search.step_iteration`` alone, for the round trip's first iterations."""
+    from engine.backends.hf import HFModel
+    from engine.core.config import SearchConfig
+    from engine.strategies.search import Search
+
+    search = Search(HFModel(), SearchConfig(), "4 5 6 10")
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        search.step_iteration()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    report = {
+        "graph_html_ms": bench_graph(),
+        "paint_2000_s": bench_paint(2000),
+        "next_iteration": bench_round_trip(),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

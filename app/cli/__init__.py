@@ -1,0 +1,60 @@
+"""The ``mctslab`` command line: one subcommand per module, registered below.
+
+Every subcommand module has ``register(subparsers)``; handlers take the parsed arguments
+and return an exit code. Errors a user can cause (``MctsLabError``) print one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine.errors import MctsLabError
+
+SUBCOMMAND_MODULES = (
+    "app.cli.train",
+    "app.cli.search",
+    "app.cli.app_cmd",
+    "app.cli.runs",
+    "app.cli.eval",
+    "app.cli.bench",
+)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--json``, which every subcommand accepts."""
+    parser.add_argument(
+        "--db", default=None, metavar="URL_OR_PATH",
+        help="SQLAlchemy URL or SQLite file path (default: $MCTSLAB_DB or a file under "
+        "your user data directory)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mctslab",
+        description="Step, see and replay Monte Carlo Tree Search over a language model.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except MctsLabError as err:
+        print(f"mctslab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mctslab: interrupted", file=sys.stderr)
+        return 130
+
+

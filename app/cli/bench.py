@@ -1,0 +1,183 @@
+"""``mctslab bench``: the cost benchmark, every figure beside its own baseline, in one run.
+
+The engine's figures come from ``app.bench.engine_cost``; storage's and the graph's from their own
+benchmark functions. They are assembled here because the engine imports neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Any
+
+from app.cli import add_common
+
+TARGETS = {
+    "redundancy_reuse": ("<=", 1.10),
+    "redundancy_no_reuse": (">=", 2.0),
+    "iteration_time_depth10_over_depth1": ("<=", 1.5),
+    "mcts_tokens_per_s_over_generate": (">=", 0.8),
+}
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "bench", help="measure token redundancy, depth scaling, speed, storage and graph",
+        description="Measure, each beside its baseline: tokens forwarded per unique token "
+        "with KV-cache reuse on and off; iteration time against depth; MCTS tokens per "
+        "second against plain `generate`; storage append/replay; graph HTML build time.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer iterations and repeats (for tests; noisier)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="MCTS iterations for redundancy and speed (default 40; quick 4)")
+    parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
+                        help="local model directory or cached hub id (default: bundled demo)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the demo model is tiny)")
+    add_common(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.errors import InputError
+
+    if args.iterations is not None and args.iterations < 2:
+        raise InputError("--iterations must be at least 2.")
+    report = run_bench(quick=args.quick, iterations=args.iterations, model_name=args.model,
+                       threads=args.threads)
+    print(json.dumps(report) if args.json else render(report))
+    return 0
+
+
+def run_bench(*, quick: bool = False, iterations: int | None = None,
+              model_name: str | None = None, threads: int = 1) -> dict[str, Any]:
+    """Run every measurement once; return the report (``TARGETS``' keys at the top level)."""
+    import torch
+
+    from app.bench import engine_cost as bench
+    from engine.backends.hf import HFModel
+
+    torch.set_num_threads(max(1, threads))
+    started = time.perf_counter()
+    model = HFModel(model_name)
+    bench.warm_up(model)
+    its = iterations or (4 if quick else 40)
+    reuse = bench.timed_mcts(model, its, cache_reuse=True)
+    no_reuse = bench.timed_mcts(model, its, cache_reuse=False)
+    repeats = 1 if quick else 5
+    depths = range(1, 11, 9) if quick else range(1, 11)  # quick: depths 1 and 10 only
+    depth_reuse = bench.depth_scaling(model, reuse=True, depths=depths, repeats=repeats)
+    depth_none = bench.depth_scaling(model, reuse=False, depths=depths, repeats=repeats)
+    speed = bench.generate_comparison(model, reuse)
+    report: dict[str, Any] = {
+        "device": _device(model.device, threads),
+        "model": model.name,
+        "quick": quick,
+        "mcts_iterations": its,
+        "redundancy_reuse": round(reuse.redundancy, 3),
+        "redundancy_no_reuse": round(no_reuse.redundancy, 3),
+        "tokens": {
+            "reuse": _tokens(reuse), "no_reuse": _tokens(no_reuse),
+        },
+        "iteration_time_depth10_over_depth1": round(depth_reuse.ratio, 3),
+        "iteration_time_depth10_over_depth1_no_reuse": round(depth_none.ratio, 3),
+        "iteration_time_by_depth_ms": {
+            "reuse": {d: round(1000 * s, 1) for d, s in depth_reuse.seconds.items()},
+            "no_reuse": {d: round(1000 * s, 1) for d, s in depth_none.seconds.items()},
+            "what": f"one expansion ({depth_reuse.children} x {depth_reuse.expansion_tokens} "
+                    f"tokens) + one rollout ({depth_reuse.rollout_tokens} tokens) at a node "
+                    f"of depth d in a chain of {depth_reuse.node_tokens}-token nodes; median "
+                    f"of {repeats}",
+        },
+        "mcts_tokens_per_s": round(speed.mcts_tokens_per_s, 1),
+        "generate_tokens_per_s": round(speed.generate_tokens_per_s, 1),
+        "mcts_tokens_per_s_over_generate": round(speed.ratio, 3),
+        "generate_calls": speed.generate_calls,
+        "mcts_tokens_per_s_no_reuse": round(no_reuse.tokens_per_s, 1),
+        "storage": _storage(reuse, quick),
+        "graph_html_ms": _graph(quick),
+    }
+    report["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
+    report["met"] = {k: _met(report[k], op, v) for k, (op, v) in TARGETS.items()}
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _tokens(run: Any) -> dict[str, Any]:
+    return {"forwarded": run.tokens_forwarded, "unique": run.tokens_unique,
+            "generated": run.tokens_generated, "wall_s": round(run.wall_s, 2)}
+
+
+def _storage(run: Any, quick: bool) -> dict[str, Any]:
+    """Storage's own benchmark, with this run's events as its template."""
+    from app.bench.storage_cost import bench_storage
+
+    result: dict[str, Any] = bench_storage(run.events, run.config,
+                                           iterations=50 if quick else 1000)
+    return result
+
+
+def _graph(quick: bool) -> dict[int, float]:
+    """Median milliseconds to build the graph HTML of synthetic trees."""
+    from app.bench.graph_cost import bench_graph
+
+    sizes = (500,) if quick else (500, 2000, 5000)
+    return bench_graph(sizes, repeats=1 if quick else 3)
+
+
+def _met(value: float, op: str, target: float) -> bool:
+    return value <= target if op == "<=" else value >= target
+
+
+def _device(device: str, threads: int) -> str:
+    import torch
+
+    name = platform.processor() or platform.machine()
+    if device == "cuda":
+        name = torch.cuda.get_device_name(0)
+    else:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as handle:
+                name = next((line.split(":", 1)[1].strip() for line in handle
+                             if line.startswith("model name")), name)
+        except OSError:
+            pass
+    return f"{device}: {name}, torch threads {threads}"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as lines: each figure, its baseline, its target and whether it is met."""
+    met = report["met"]
+
+    def mark(key: str) -> str:
+        return f"target {report['targets'][key]}: {'met' if met[key] else 'MISSED'}"
+
+    t = report["tokens"]
+    depth = report["iteration_time_by_depth_ms"]
+    storage = report["storage"]
+    lines = [
+        f"device: {report['device']}   ({report['mcts_iterations']}-iteration MCTS runs, "
+        f"{report['wall_s']} s in all)",
+        f"redundancy (forwarded/unique), reuse on: {report['redundancy_reuse']} "
+        f"({t['reuse']['forwarded']}/{t['reuse']['unique']})  {mark('redundancy_reuse')}",
+        f"  baseline, reuse off: {report['redundancy_no_reuse']} "
+        f"({t['no_reuse']['forwarded']}/{t['no_reuse']['unique']})  "
+        f"{mark('redundancy_no_reuse')}",
+        f"iteration time depth 10 / depth 1, reuse on: "
+        f"{report['iteration_time_depth10_over_depth1']} "
+        f"({depth['reuse'][1]} -> {depth['reuse'][10]} ms)  "
+        f"{mark('iteration_time_depth10_over_depth1')}",
+        f"  baseline, reuse off: {report['iteration_time_depth10_over_depth1_no_reuse']} "
+        f"({depth['no_reuse'][1]} -> {depth['no_reuse'][10]} ms)   [{depth['what']}]",
+        f"MCTS tokens/s: {report['mcts_tokens_per_s']}  vs plain generate on the same calls: "
+        f"{report['generate_tokens_per_s']}  ratio {report['mcts_tokens_per_s_over_generate']}"
+        f"  {mark('mcts_tokens_per_s_over_generate')}",
+        f"storage: append one iteration {storage['append_iteration_ms_median']} ms (median), "
+        f"replay {storage['iterations']} iterations {storage['replay_last_iteration_s']} s",
+        "graph HTML build: " + ", ".join(f"{n} nodes {ms} ms"
+                                         for n, ms in report["graph_html_ms"].items()),
+    ]
+    return "\n".join(lines)

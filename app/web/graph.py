@@ -1,0 +1,319 @@
+"""The search tree as a picture: ``Tree -> networkx.DiGraph -> vis-network data -> HTML``.
+
+Everything here is pure (no Streamlit), so it can be tested and benchmarked:
+
+- ``tidy_layout``: x from leaf order, y from depth (a tidy tree; physics stays off).
+- ``highlight_for``: what the phase just run touched, from its event.
+- ``tree_digraph``: one graph node per tree node, carrying its vis-network drawing options.
+- ``vis_data``: the nodes and edges lists that vis-network draws (the live component and the
+  standalone page draw the same data).
+- ``graph_html``: a standalone page through pyvis, with vis-network inlined from
+  ``assets/vendor`` (no CDN: the app works air-gapped).
+
+Every text that reaches the browser is plain text (vis-network draws labels on a canvas and
+string tooltips as text) and the data is embedded with Jinja's ``tojson``, which escapes
+``<``, ``>``, ``&`` and quotes, so a problem like ``<script>`` cannot become markup.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import networkx as nx
+from pyvis.network import Network
+
+from engine.core.events import (
+    Backpropagated,
+    Event,
+    Expanded,
+    ExpansionOrigin,
+    Phase,
+    ScoreBreakdown,
+    Selected,
+    Simulated,
+)
+from engine.core.tree import Node, Tree
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+TEMPLATE_NAME = "graph_template.html"
+LabelBy = Literal["nq", "uct"]
+
+X_GAP = 64.0
+"""Horizontal distance between neighbouring leaves, in vis-network pixels."""
+Y_GAP = 110.0
+"""Vertical distance between depths."""
+TOOLTIP_TEXT_CHARS = 300
+
+UNVISITED_COLOUR = "#c8c8c8"
+REFLECTION_COLOUR = "#8e44ad"
+HIGHLIGHT_COLOUR = "#ff7f0e"
+NEW_CHILD_COLOUR = "#1f77b4"
+ROLLOUT_COLOUR = "#17becf"
+CORRECT_COLOUR = "#1a9641"
+WRONG_COLOUR = "#d7191c"
+EDGE_COLOUR = "#9a9a9a"
+# Q colour scale: low (red) -> middle (yellow) -> high (green); the legend shows the same stops.
+Q_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
+    (0.0, (215, 48, 39)),
+    (0.5, (254, 224, 139)),
+    (1.0, (26, 152, 80)),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """How one node's statistics moved in the phase just run."""
+
+    visits_before: int
+    q_before: float
+    visits_after: int
+    q_after: float
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """What the phase just run touched (drawn on top of the tree)."""
+
+    phase: Phase | None = None
+    path: tuple[int, ...] = ()
+    """The selected path (select, expand) or the backed-up path (backprop)."""
+    new_children: tuple[int, ...] = ()
+    rolled_out: int | None = None
+    """The node simulated from (simulate)."""
+    changed: dict[int, Change] = field(default_factory=dict)
+    """Nodes whose N and Q changed (backprop), with the change."""
+    origin: ExpansionOrigin | None = None
+    """An expansion's origin (``Expanded.origin``); ``None`` for the other phases."""
+
+    @property
+    def edges(self) -> set[tuple[int, int]]:
+        return set(zip(self.path, self.path[1:], strict=False))
+
+
+def highlight_for(tree: Tree, event: Event | None) -> Highlight:
+    """The highlight of ``event``, the last event applied to ``tree`` (None: nothing)."""
+    if event is None:
+        return Highlight()
+    if isinstance(event, Selected):
+        return Highlight("select", path=event.path)
+    if isinstance(event, Expanded):
+        path = tuple(tree.path_to(event.node))
+        ids = tuple(c.id for c in event.children)
+        return Highlight("expand", path=path, new_children=ids,
+                         origin=event.origin)
+    if isinstance(event, Simulated):
+        return Highlight("simulate", path=tuple(tree.path_to(event.node)),
+                         rolled_out=event.node)
+    return Highlight("backprop", path=event.path, changed=backprop_changes(tree, event))
+
+
+def backprop_changes(tree: Tree, event: Backpropagated) -> dict[int, Change]:
+    """Each node on the backed-up path: N and Q before and after ``event`` (already applied)."""
+    changes: dict[int, Change] = {}
+    for node_id in event.path:
+        node = tree.nodes[node_id]
+        before_n = node.visits - 1
+        before_q = (node.value_sum - event.value) / before_n if before_n else 0.0
+        changes[node_id] = Change(before_n, before_q, node.visits, node.q)
+    return changes
+
+
+def tidy_layout(tree: Tree) -> dict[int, tuple[float, float]]:
+    """Positions: leaves take consecutive x slots in depth-first order, a parent sits midway
+    between its first and last child, and y grows with depth."""
+    x: dict[int, float] = {}
+    next_slot = 0
+    # Iterative post-order so that deep trees need no recursion.
+    stack: list[tuple[int, bool]] = [(tree.root.id, False)]
+    while stack:
+        node_id, children_done = stack.pop()
+        node = tree.nodes[node_id]
+        if not node.children:
+            x[node_id] = next_slot * X_GAP
+            next_slot += 1
+        elif children_done:
+            x[node_id] = (x[node.children[0]] + x[node.children[-1]]) / 2
+        else:
+            stack.append((node_id, True))
+            stack.extend((c, False) for c in reversed(node.children))
+    return {n.id: (x[n.id], n.depth * Y_GAP) for n in tree.nodes}
+
+
+def q_colour(q: float) -> str:
+    """The colour of a value in [0, 1] on the legend's red-yellow-green scale."""
+    q = min(max(q, 0.0), 1.0)
+    for (lo, c_lo), (hi, c_hi) in zip(Q_STOPS, Q_STOPS[1:], strict=False):
+        if q <= hi:
+            t = (q - lo) / (hi - lo)
+            rgb = (round(a + (b - a) * t) for a, b in zip(c_lo, c_hi, strict=True))
+            return "#{:02x}{:02x}{:02x}".format(*rgb)
+    return "#{:02x}{:02x}{:02x}".format(*Q_STOPS[-1][1])
+
+
+def format_score(x: float) -> str:
+    """A score for people: ``inf`` as the infinity sign."""
+    return "∞" if math.isinf(x) else f"{x:.3f}"
+
+
+def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
+               change: Change | None) -> str:
+    """The text under a node: (N, Q) or its current selection score, plus any change."""
+    if label_by == "uct":
+        label = "root" if score is None else f"UCT {format_score(score.total)}"
+    else:
+        label = f"N={node.visits}\nQ={node.q:.2f}"
+    if change is not None:
+        label += f"\nN {change.visits_before}→{change.visits_after}\n" \
+                 f"Q {change.q_before:.2f}→{change.q_after:.2f}"
+    return label
+
+
+def node_tooltip(node: Node, score: ScoreBreakdown | None) -> str:
+    """Plain-text tooltip: the step, N, Q, prior and the selection score with its terms."""
+    text = node.text if len(node.text) <= TOOLTIP_TEXT_CHARS else \
+        node.text[:TOOLTIP_TEXT_CHARS] + "…"
+    lines = [f"#{node.id} {node.kind}", text, "",
+             f"N = {node.visits}   Q = {node.q:.3f}   value sum = {node.value_sum:.3f}",
+             f"prior (log p) = {node.prior:.3f}"]
+    if score is not None:
+        lines.append(f"score = {format_score(score.exploitation)} (exploitation) + "
+                     f"{format_score(score.exploration)} (exploration) = "
+                     f"{format_score(score.total)}")
+    if node.answer is not None:
+        verdict = {True: "correct", False: "wrong", None: "not verified"}[node.verdict]
+        lines.append(f"answer: {node.answer} ({verdict})")
+    return "\n".join(lines)
+
+
+def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | None,
+                  highlight: Highlight, label_by: LabelBy) -> dict[str, Any]:
+    background = q_colour(node.q) if node.visits else UNVISITED_COLOUR
+    border, border_width = "#555555", 1
+    if node.kind == "reflection":
+        border, border_width = REFLECTION_COLOUR, 3
+    if node.verdict is True:
+        border, border_width = CORRECT_COLOUR, 4
+    elif node.verdict is False and node.terminal:
+        border, border_width = WRONG_COLOUR, 3
+    shape = {"root": "square", "answer": "star", "reflection": "diamond"}.get(node.kind, "dot")
+    options: dict[str, Any] = {
+        "label": node_label(node, score, label_by, highlight.changed.get(node.id)),
+        "title": node_tooltip(node, score),
+        "x": pos[0], "y": pos[1],
+        "size": 10 + 5 * math.sqrt(node.visits),
+        "shape": shape,
+        "borderWidth": border_width,
+        "color": {"background": background, "border": border},
+        # Always present, so that updating a drawn node clears an earlier highlight.
+        "shapeProperties": {"borderDashes": False},
+        "font": {"color": "#343434"},
+    }
+    if node.id in highlight.path:
+        options["borderWidth"] = max(border_width, 4)
+        options["color"]["border"] = HIGHLIGHT_COLOUR
+    if node.id in highlight.new_children:
+        options["borderWidth"] = 4
+        options["color"]["border"] = NEW_CHILD_COLOUR
+        options["shapeProperties"] = {"borderDashes": [4, 3]}
+    if node.id == highlight.rolled_out:
+        options["borderWidth"] = 6
+        options["color"]["border"] = ROLLOUT_COLOUR
+        options["label"] += "\n(rolled out)"
+    if node.id in highlight.changed:
+        options["font"] = {"color": "#b35900"}
+    return options
+
+
+def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlight,
+                 *, label_by: LabelBy = "nq") -> nx.DiGraph:
+    """The tree as a DiGraph whose node and edge attributes are vis-network options.
+
+    ``scores`` is the engine's current selection score of each node
+    (``engine.core.selection.tree_scores``); it is shown, never recomputed here.
+    """
+    graph = nx.DiGraph(roles={
+        "phase": highlight.phase, "path": list(highlight.path),
+        "new_children": list(highlight.new_children), "rolled_out": highlight.rolled_out,
+        "changed": sorted(highlight.changed),
+    })
+    positions = tidy_layout(tree)
+    path_edges = highlight.edges
+    for node in tree.nodes:
+        graph.add_node(node.id, **_node_options(node, positions[node.id], scores.get(node.id),
+                                                highlight, label_by))
+    for node in tree.nodes:
+        if node.parent is None:
+            continue
+        edge: dict[str, Any] = {"color": EDGE_COLOUR, "width": 1.5}
+        if node.kind == "reflection":
+            edge.update(dashes=[8, 6], color=REFLECTION_COLOUR, width=2.5)
+        if (node.parent, node.id) in path_edges:
+            edge.update(color=HIGHLIGHT_COLOUR, width=5)
+        graph.add_edge(node.parent, node.id, **edge)
+    return graph
+
+
+def vis_data(graph: nx.DiGraph) -> dict[str, Any]:
+    """The ``nodes`` and ``edges`` lists that vis-network draws, and the highlight roles
+    (which nodes the phase touched, for the page's data attributes and the tests)."""
+    nodes = [{"id": n, **attrs} for n, attrs in graph.nodes(data=True)]
+    edges = [{"from": u, "to": v, "id": f"{u}-{v}", **attrs}
+             for u, v, attrs in graph.edges(data=True)]
+    return {"nodes": nodes, "edges": edges, "roles": graph.graph.get("roles", {})}
+
+
+VIS_OPTIONS: dict[str, Any] = {
+    "physics": {"enabled": False},
+    "layout": {"hierarchical": {"enabled": False}},
+    "interaction": {"hover": True, "tooltipDelay": 120, "multiselect": False,
+                    "navigationButtons": False, "keyboard": False},
+    "edges": {"arrows": {"to": {"enabled": False}}, "smooth": False},
+    "nodes": {"font": {"size": 13, "face": "sans-serif", "multi": False}},
+}
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def template_env() -> jinja2.Environment:
+    """One Jinja environment for the graph page, so the inlined vis-network is read and
+    compiled once per process, not once per picture."""
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ASSETS_DIR)),
+                                  autoescape=True)
+    return _ENV
+
+
+def render_page(data: dict[str, Any] | None, *, mode: Literal["standalone", "component"],
+                height: int, options: dict[str, Any]) -> str:
+    """The graph page: vis-network inlined; the data inline (standalone) or sent by
+    Streamlit (component)."""
+    template = template_env().get_template(TEMPLATE_NAME)
+    return template.render(data=data, mode=mode, height=height, options=options,
+                           legend=legend_stops())
+
+
+def legend_stops() -> list[tuple[str, str]]:
+    """(label, colour) pairs of the Q legend."""
+    stops = [(f"Q={q:.2f}", q_colour(q)) for q in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    return [("unvisited", UNVISITED_COLOUR), *stops]
+
+
+def graph_html(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlight, *,
+               label_by: LabelBy = "nq", height: int = 620) -> str:
+    """A standalone HTML page of the tree (vis-network inline, no network request)."""
+    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by))
+    net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line")
+    # pyvis's add_node/add_edge check membership in lists (quadratic); the data is already
+    # checked by networkx, so hand it over directly.
+    net.nodes, net.edges = data["nodes"], data["edges"]
+    net.node_ids = [n["id"] for n in data["nodes"]]
+    net.options = VIS_OPTIONS
+    nodes, edges, _heading, _height, _width, _options = net.get_network_data()
+    return render_page({"nodes": nodes, "edges": edges, "roles": data["roles"]},
+                       mode="standalone", height=height, options=net.options)

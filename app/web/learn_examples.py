@@ -1,0 +1,82 @@
+"""A small worked example for the Learn page: four iterations and a reflection on
+'4 5 6 10', written as phase events so the page draws it with the app's own graph.
+
+Every phase follows the engine's own rules (``engine.core.phases``) on the tree as
+it stands, exactly as a live search scores them; the model's outputs are made up.
+"""
+
+from __future__ import annotations
+
+from engine.core.events import (
+    Backpropagated,
+    ChildSpec,
+    Event,
+    Expanded,
+    Rollout,
+    Simulated,
+    TokenCounts,
+)
+from engine.core.phases import backup_path, expansion_decision, select_path, simulation_target
+from engine.core.tree import Tree, apply
+from engine.tasks.reflection import REFLECTION_LINE
+
+PROBLEM = "4 5 6 10"
+
+
+def _child(node_id: int, text: str, prior: float, *, answer: str | None = None,
+           verdict: bool | None = None, kind: str = "step") -> ChildSpec:
+    return ChildSpec(node_id, kind, text, (), prior, 1, (), answer is not None,  # type: ignore[arg-type]
+                     answer, verdict)
+
+
+def _rollout(text: str, value: float, confidences: tuple[float, ...], *,
+             answer: str | None, verdict: bool | None, reward: str) -> Rollout:
+    tokens = tuple(text[i:i + 4] for i in range(0, len(text), 4))
+    confs = tuple(confidences[i % len(confidences)] for i in range(len(tokens)))
+    return Rollout(text, tokens, confs, value, answer, verdict, reward)
+
+
+def example_events(rule: str = "uct", c: float = 1.0) -> list[Event]:
+    """The example's events: 4 iterations, then a reflection added by hand under #1."""
+    tree = Tree.new(PROBLEM)
+    events: list[Event] = []
+
+    def push(event: Event) -> None:
+        apply(tree, event)
+        events.append(event)
+
+    plan = [
+        ((_child(1, "Step: 10-4=6 (left: 5 6 6)", -0.4),
+          _child(2, "Step: 10-6=4 (left: 4 4 5)", -1.2),
+          _child(3, "Step: 5+6=11 (left: 4 10 11)", -2.0)),
+         "Step: 6*6=36 (left: 5 36)\nAnswer: (10-4)*6-5=24\n", 0.31, (0.9, 0.2, 0.4),
+         "(10-4)*6-5=24", False, "confidence"),
+        ((), "Step: 4*5=20 (left: 4 20)\nAnswer: (10-6)+4*5=24\n", 0.9, (0.95, 0.9, 0.85),
+         "(10-6)+4*5=24", None, "confidence"),
+        ((), "Step: 11-10=1 (left: 1 4)\nAnswer: none\n", 0.5, (0.7, 0.4, 0.5),
+         None, None, "confidence"),
+        ((_child(4, "Step: 4*5=20 (left: 4 20)", -0.3),
+          _child(5, "Step: 4+4=8 (left: 5 8)", -1.5)),
+         "Step: 20+4=24 (left: 24)\nAnswer: (10-6)+4*5=24\n", 1.0, (0.99, 0.97, 0.98),
+         "(10-6)+4*5=24", True, "verifier"),
+    ]
+    generated = 0
+    for iteration, (children, text, value, confs, answer, verdict, reward) in enumerate(plan):
+        selected = select_path(tree, rule, c)
+        push(selected)
+        leaf = selected.path[-1]
+        decision = expansion_decision(tree.nodes[leaf], max_depth=12, reflection=False)
+        if (decision.action == "sample") != bool(children):
+            raise AssertionError(f"the example's plan breaks the expansion rule at #{leaf}")
+        reason = f"sampled {len(children)} next steps" if children else decision.reason
+        push(Expanded(iteration, leaf, children, reason))
+        target = simulation_target(leaf, children)
+        push(Simulated(iteration, target, _rollout(text, value, confs, answer=answer,
+                                                   verdict=verdict, reward=reward)))
+        generated += len(text) + sum(len(ch.text) for ch in children)
+        push(Backpropagated(iteration, backup_path(tree.pending), value,
+                            TokenCounts(generated * 2, generated, generated)))
+    reflection = _child(6, REFLECTION_LINE, -0.1, kind="reflection")
+    push(Expanded(tree.iterations_done, 1, (reflection,), "reflection added by hand",
+                  "reflection_by_hand"))
+    return events

@@ -1,0 +1,286 @@
+"""What the Search and Replay pages both show: the graph, the inspector, the teaching panel
+and the charts, for one tree at one moment.
+
+User, problem and model text only ever reaches the page through ``st.code``, ``st.text``,
+data frames or ``html.escape`` (never through Markdown, which would turn ``![](url)`` into a
+request and ``<b>`` into markup).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from app.web.graph import Highlight, LabelBy, format_score, highlight_for, tree_digraph, vis_data
+from app.web.graph_component import graph_component
+from app.web.teaching import PHASE_TITLES, explain, score_formula
+from engine.core.config import SearchConfig
+from engine.core.events import (
+    Backpropagated,
+    Event,
+    Rollout,
+    ScoreBreakdown,
+    Selected,
+    SelectionLevel,
+)
+from engine.core.selection import children_scores, pick, sibling_priors, tree_scores
+from engine.core.tree import Node, Tree, apply, best_answer
+
+PANELS = ("Inspector", "What just happened", "Charts")
+VERDICT_WORDS = {True: "correct ✅", False: "wrong ❌", None: "not verified"}
+
+
+def merge_highlights(tree: Tree, events: Sequence[Event]) -> Highlight:
+    """One highlight for a step of several events (an iteration): the path, new children,
+    rolled-out node and changes of all of them; the phase of the last."""
+    parts = [highlight_for(tree, e) for e in events]
+    if not parts:
+        return Highlight()
+    changed = {k: v for h in parts for k, v in h.changed.items()}
+    path = max((h.path for h in parts), key=len)
+    rolled = next((h.rolled_out for h in reversed(parts) if h.rolled_out is not None), None)
+    return Highlight(parts[-1].phase, path=path,
+                     new_children=tuple(c for h in parts for c in h.new_children),
+                     rolled_out=rolled, changed=changed,
+                     origin=next((h.origin for h in reversed(parts) if h.origin), None))
+
+
+def node_choice_label(tree: Tree, node_id: int) -> str:
+    """How a node reads in the select box (shown as text, never as markup). It must not
+    change as the search goes on: the select box recognises its choice by this label."""
+    node = tree.nodes[node_id]
+    text = node.text.replace("\n", " ")
+    return f"#{node.id} {node.kind} · {text[:56]}"
+
+
+def selected_node(tree: Tree, select_key: str) -> int:
+    """The node chosen in the select box (or by a click), the root when there is none."""
+    value = st.session_state.get(select_key)
+    return value if isinstance(value, int) and 0 <= value < len(tree.nodes) else 0
+
+
+def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
+                 selected: int | None, view_key: str, key: str, select_key: str) -> None:
+    """The interactive graph and the select box that mirrors its selection."""
+    label_by: LabelBy = "uct" if st.session_state.get(f"{key}_label_uct") else "nq"
+    scores = tree_scores(tree, config.selection, config.exploration)
+    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by))
+
+    def on_click() -> None:
+        clicked = st.session_state.get(key)
+        if isinstance(clicked, dict) and isinstance(clicked.get("node"), int):
+            st.session_state[select_key] = clicked["node"]
+
+    graph_component(data, selected=selected, view_key=view_key, key=key, on_change=on_click)
+    left, right = st.columns([3, 1])
+    with left:
+        ids = list(range(len(tree.nodes)))
+        st.session_state[select_key] = selected_node(tree, select_key)
+        st.selectbox("Selected node (or click one in the graph)", ids, key=select_key,
+                     format_func=lambda n: node_choice_label(tree, n))
+    with right:
+        st.toggle("Label nodes by UCT score", key=f"{key}_label_uct",
+                  help="Show each node's current selection score instead of (N, Q).")
+
+
+def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
+                     node_id: int) -> None:
+    """Everything about one node: path, statistics, sibling scores, rollouts, answer."""
+    node = tree.nodes[node_id]
+    st.markdown(f"**Node #{node.id}** · {node.kind}" + (" · terminal" if node.terminal else ""))
+    path_text = "\n".join(f"#{n} {tree.nodes[n].text}" for n in tree.path_to(node_id))
+    st.caption("Path from the root")
+    st.code(path_text, language=None, wrap_lines=True)
+    cols = st.columns(5)
+    cols[0].metric("N (visits)", node.visits)
+    cols[1].metric("W (value sum)", f"{node.value_sum:.3f}")
+    cols[2].metric("Q = W / N", f"{node.q:.3f}")
+    cols[3].metric("prior (log p)", f"{node.prior:.3f}")
+    cols[4].metric("tokens spent", node.tokens_spent)
+    if node.answer is not None or node.terminal:
+        st.caption("Answer and verdict")
+        st.text(f"{node.answer or '(no answer)'} — {VERDICT_WORDS[node.verdict]}")
+    if node.parent is not None:
+        render_sibling_scores(tree, config, events, node)
+    render_rollouts(node.rollouts)
+
+
+def last_level_through(events: Sequence[Event], parent: int) -> tuple[int, SelectionLevel] | None:
+    """The latest selection level that scored ``parent``'s children, with its iteration."""
+    for event in reversed(events):
+        if isinstance(event, Selected):
+            for level in event.levels:
+                if level.parent == parent:
+                    return event.iteration, level
+    return None
+
+
+def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Event],
+                          node: Node) -> None:
+    """The score breakdown of the node and its siblings: at the last selection that passed
+    through their parent (winner marked), and as they stand now."""
+    assert node.parent is not None
+    rule = config.selection.upper()
+    found = last_level_through(events, node.parent)
+    if found is not None:
+        iteration, level = found
+        st.caption(f"{rule} at the last selection through #{level.parent} "
+                   f"(iteration {iteration}, N_parent = {level.parent_visits}): "
+                   "exploitation + exploration = score")
+        st.dataframe(score_table(level.scores, level.chosen, node.id), hide_index=True)
+        mine = next((s for s in level.scores if s.child == node.id), None)
+        if mine is not None:
+            st.markdown(f"#{node.id}: " + score_formula(mine, level.parent_visits, config))
+    now = children_scores(tree, node.parent, config.selection, config.exploration)
+    best = pick(now).child if now else None
+    st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
+               "★ = what selection would choose next")
+    st.dataframe(score_table(now, best, node.id), hide_index=True)
+
+
+def score_table(scores: Sequence[ScoreBreakdown], chosen: int | None,
+                current: int) -> pd.DataFrame:
+    """The engine's breakdown as a table; ★ marks the winner, ◀ the inspected node."""
+    return pd.DataFrame([{
+        "": ("★ " if s.child == chosen else "") + ("◀" if s.child == current else ""),
+        "child": f"#{s.child}", "N": s.visits, "prior P": round(s.prior, 4),
+        "exploitation": round(s.exploitation, 4), "exploration": format_score(s.exploration),
+        "score": format_score(s.total),
+    } for s in scores])
+
+
+def confidence_html(rollout: Rollout) -> str:
+    """The rollout's tokens, each on a background coloured by its confidence (escaped)."""
+    spans = []
+    for token, conf in zip(rollout.tokens, rollout.confidences, strict=False):
+        hue = round(120 * max(0.0, min(1.0, conf)))
+        text = html.escape(token).replace("\n", "↵<br>")
+        spans.append(f'<span title="confidence {conf:.3f}" style="background: '
+                     f'hsl({hue}, 75%, 80%); font-family: monospace; white-space: pre">'
+                     f"{text}</span>")
+    return "<div style='line-height: 1.9'>" + "".join(spans) + "</div>"
+
+
+def render_rollouts(rollouts: Sequence[Rollout]) -> None:
+    if not rollouts:
+        st.caption("No rollout from this node yet.")
+        return
+    st.caption(f"Rollouts from this node ({len(rollouts)}); token colour: red = low "
+               "confidence, green = high")
+    for i, rollout in enumerate(rollouts, 1):
+        verdict = VERDICT_WORDS[rollout.verdict]
+        with st.expander(f"Rollout {i}: value {rollout.value:.3f} ({rollout.reward}), "
+                         f"{verdict}", expanded=i == len(rollouts)):
+            if rollout.tokens:
+                st.html(confidence_html(rollout))
+            else:
+                st.caption("Terminal node: evaluated without generating.")
+            st.text(f"answer: {rollout.answer or '(none)'}")
+
+
+def render_teaching(tree: Tree, config: SearchConfig, events: Sequence[Event]) -> None:
+    """What the last phase(s) did, in words and numbers."""
+    if not events:
+        st.info("Nothing has run yet. Press **Next phase** to watch selection start at the "
+                "root.")
+        return
+    for event in events:
+        st.markdown(f"##### {PHASE_TITLES[event.phase]}")
+        st.markdown(explain(tree, event, config))
+
+
+@dataclass(frozen=True)
+class IterationPoint:
+    """The state after one completed iteration, for the charts."""
+
+    iteration: int
+    root_q: float
+    best_answer: str | None
+    solved: bool | None
+    generated: int
+    forwarded: int
+    unique: int
+    nodes: int
+
+
+def iteration_points(problem: str, events: Sequence[Event]) -> list[IterationPoint]:
+    """Root Q, best answer and tokens after each completed iteration (one fold)."""
+    tree = Tree.new(problem)
+    points: list[IterationPoint] = []
+    for event in events:
+        apply(tree, event)
+        if isinstance(event, Backpropagated):
+            answer, verdict = best_answer(tree)
+            t = tree.tokens
+            points.append(IterationPoint(tree.iterations_done, tree.root.q, answer, verdict,
+                                         t.generated, t.forwarded, t.unique, len(tree.nodes)))
+    return points
+
+
+def render_charts(tree: Tree, events: Sequence[Event], node_id: int) -> None:
+    points = iteration_points(tree.problem, events)
+    if not points:
+        st.info("The charts fill in after the first complete iteration.")
+    else:
+        frame = pd.DataFrame([p.__dict__ for p in points]).set_index("iteration")
+        st.caption("Root Q over iterations")
+        st.line_chart(frame[["root_q"]])
+        st.caption("Best answer so far (a verified one if any, else the most visited)")
+        changes = frame[frame["best_answer"].ne(frame["best_answer"].shift())]
+        st.dataframe(changes[["best_answer", "solved"]].reset_index(), hide_index=True)
+        st.caption("Tokens over iterations")
+        st.line_chart(frame[["generated", "unique", "forwarded"]])
+    render_policy_chart(tree, node_id)
+
+
+def render_policy_chart(tree: Tree, node_id: int) -> None:
+    """Visit share (the improved policy π) next to the prior p, for the node's children."""
+    node = tree.nodes[node_id]
+    children = [tree.nodes[c] for c in node.children]
+    st.caption(f"Visit share π vs prior p among the children of #{node_id}")
+    if not children:
+        st.info(f"#{node_id} has no children yet.")
+        return
+    priors = sibling_priors([c.prior for c in children], [c.count for c in children])
+    total = sum(c.visits for c in children) or 1
+    frame = pd.DataFrame({
+        "child": [f"#{c.id}" for c in children],
+        "visit share π": [c.visits / total for c in children],
+        "prior p": priors,
+    }).set_index("child")
+    st.bar_chart(frame, stack=False)
+
+
+def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
+                  step_events: Sequence[Event], *, key: str, view_key: str) -> None:
+    """Graph, inspector, teaching panel and charts for ``tree`` after ``events``;
+    ``step_events`` are the ones just run (highlighted and explained)."""
+    select_key = f"{key}_node"
+    highlight = merge_highlights(tree, step_events)
+    render_graph(tree, config, highlight, selected=selected_node(tree, select_key),
+                 view_key=view_key, key=f"{key}_graph", select_key=select_key)
+    node_id = selected_node(tree, select_key)
+    # One panel at a time: a hidden tab would still be drawn (and its charts redrawn) on
+    # every step.
+    panel = st.radio("Panel", PANELS, key=f"{key}_panel", horizontal=True,
+                     label_visibility="collapsed")
+    if panel == "Inspector":
+        render_inspector(tree, config, events, node_id)
+    elif panel == "What just happened":
+        render_teaching(tree, config, step_events)
+    else:
+        render_charts(tree, events, node_id)
+
+
+def summary_line(tree: Tree) -> str:
+    """Iterations, nodes, best answer: one line of plain text."""
+    answer, verdict = best_answer(tree)
+    shown = "none yet" if answer is None else f"{answer} ({VERDICT_WORDS[verdict]})"
+    return (f"iteration {tree.iterations_done} · next phase: {tree.next_phase} · "
+            f"{len(tree.nodes)} nodes · tokens generated {tree.tokens.generated} · "
+            f"best answer: {shown}")
+

@@ -1,0 +1,205 @@
+"""One search's session on a Hugging Face model: batched sampling over per-node KV caches.
+
+Sampling walks a trie of samples: the k requested samples start as one row with
+multiplicity k; at each position a row draws as many tokens as its multiplicity and
+splits into one row per distinct token. Identical samples therefore share every
+forward pass, and identical siblings come out merged with their count.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from engine.backends.hf import HFModel
+from engine.backends.kv_cache import NodeCache, NodeState
+from engine.backends.protocol import Sample, StopRule, TokenCounter
+from engine.core.events import EndReason
+from engine.core.rewards import token_confidence
+
+
+@dataclass
+class _Row:
+    token_ids: list[int]
+    logprobs: list[float]
+    confidences: list[float]
+    count: int
+    text: str = ""
+    ended: EndReason | None = None
+
+
+@dataclass
+class ModelSession:
+    """One search's view of the model: node caches, batching and token counts."""
+
+    model: HFModel
+    reuse: bool = True
+    budget_bytes: int = 512 << 20
+    counter: TokenCounter = field(default_factory=TokenCounter)
+    cache: NodeCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = NodeCache(self.budget_bytes)
+
+    def count_unique(self, n: int) -> None:
+        """Add tokens that belong to the tree (the prompt) to the unique count."""
+        self.counter.unique += n
+
+    def _forward(self, ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+        from transformers import DynamicCache
+
+        if cache is None:
+            cache = DynamicCache(config=self.model.model.config)
+        logits = self.model.forward(ids, cache)
+        self.counter.forwarded += int(ids.numel())
+        return logits[:, -1, :].float(), cache
+
+    def state_for(self, path: Sequence[tuple[int, Sequence[int]]]) -> NodeState:
+        """The state after the last node of ``path`` (``(node_id, token_ids)`` from the root).
+
+        With reuse, start from the deepest cached node on the path; otherwise from scratch.
+        """
+        start, state = 0, None
+        if self.reuse:
+            index, state = self.cache.deepest([node_id for node_id, _ in path])
+            start = index + 1
+        if start == len(path) and state is not None:
+            return state
+        ids = [t for _, tokens in path[start:] for t in tokens]
+        cache = copy.deepcopy(state.cache) if state is not None else None
+        logits, cache = self._forward(torch.tensor([ids]), cache)
+        new = NodeState(cache, logits[0], (state.length if state else 0) + len(ids))
+        if self.reuse:
+            self.remember(path[-1][0], new)
+        return new
+
+    def remember(self, node_id: int, state: Any) -> None:
+        """Keep ``state`` (a ``NodeState``) as ``node_id``'s cache (when reuse is on)."""
+        if self.reuse and isinstance(state, NodeState):
+            self.cache.put(node_id, state)
+
+    def sample(
+        self,
+        path: Sequence[tuple[int, Sequence[int]]],
+        k: int,
+        rule: StopRule,
+        temperature: float,
+        generator: torch.Generator,
+    ) -> list[Sample]:
+        """``k`` continuations of ``path``, identical ones merged, most likely first."""
+        state = self.state_for(path)
+        keep_states = self.reuse and rule.kind != "rollout"
+        rows = [_Row([], [], [], k)]
+        logits = state.logits.unsqueeze(0)
+        cache = copy.deepcopy(state.cache)
+        length = state.length
+        cache_rows = 1  # rows currently held in ``cache``
+        done: list[Sample] = []
+        while rows:
+            rows, parents = self._draw(rows, logits, temperature, generator)
+            length += 1
+            open_rows, open_parents = [], []
+            for row, parent in zip(rows, parents, strict=True):
+                self._check_end(row, rule, length)
+                if row.ended and (row.ended in ("eos", "context") or not keep_states):
+                    done.append(self._finish(row, None))
+                else:
+                    open_rows.append(row)
+                    open_parents.append(parent)
+            if not open_rows:
+                break
+            if open_parents != list(range(cache_rows)):
+                cache.batch_select_indices(torch.tensor(open_parents, device=self.model.device))
+            last = torch.tensor([[r.token_ids[-1]] for r in open_rows])
+            logits, cache = self._forward(last, cache)
+            rows = []
+            for i, row in enumerate(open_rows):
+                if row.ended:
+                    done.append(self._finish(row, self._row_state(cache, logits, i, length)))
+                else:
+                    rows.append(row)
+            cache_rows = len(open_rows)
+            if rows and len(rows) < len(open_rows):
+                keep = [i for i, r in enumerate(open_rows) if not r.ended]
+                cache.batch_select_indices(torch.tensor(keep, device=self.model.device))
+                logits = logits[keep]
+                cache_rows = len(keep)
+        generated = sum(len(s.token_ids) * s.count for s in done)
+        self.counter.generated += generated
+        self.counter.unique += sum(len(s.token_ids) for s in done)
+        done.sort(key=lambda s: (-s.count, -s.logprob))
+        return done
+
+    def _draw(
+        self, rows: list[_Row], logits: torch.Tensor, temperature: float, gen: torch.Generator
+    ) -> tuple[list[_Row], list[int]]:
+        """Each row draws ``count`` next tokens and splits by distinct token."""
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+        top = torch.topk(logp, k=min(5, logp.shape[-1]), dim=-1).values
+        new_rows: list[_Row] = []
+        parents: list[int] = []
+        for r, row in enumerate(rows):
+            if temperature == 0:
+                drawn = [int(torch.argmax(logp[r]))] * row.count
+            else:
+                probs = torch.softmax(logp[r] / temperature, dim=-1)
+                drawn = torch.multinomial(probs, row.count, replacement=True,
+                                          generator=gen).tolist()
+            for token in dict.fromkeys(drawn):
+                lp = float(logp[r, token])
+                new_rows.append(_Row(
+                    row.token_ids + [token], row.logprobs + [lp],
+                    row.confidences + [token_confidence(lp, top[r].tolist())],
+                    drawn.count(token), row.text + self.model.token_text(token),
+                ))
+                parents.append(r)
+        return new_rows, parents
+
+    def _check_end(self, row: _Row, rule: StopRule, length: int) -> None:
+        token = row.token_ids[-1]
+        if token in self.model.eos_ids:
+            row.ended = "eos"
+        elif "\n" in self.model.token_text(token) and rule.kind != "tokens":
+            line = row.text.rstrip("\n").rsplit("\n", 1)[-1]
+            if rule.kind == "line" and row.text.strip():
+                row.ended = "stop"
+            elif rule.kind == "rollout" and rule.is_final_line and rule.is_final_line(line):
+                row.ended = "stop"
+        if not row.ended and len(row.token_ids) >= rule.max_tokens:
+            row.ended = "length"
+        if not row.ended and length >= self.model.context_length:
+            row.ended = "context"
+
+    def _row_state(self, cache: Any, logits: torch.Tensor, i: int, length: int) -> NodeState:
+        row_cache = copy.deepcopy(cache)
+        row_cache.batch_select_indices(torch.tensor([i], device=self.model.device))
+        return NodeState(row_cache, logits[i].clone(), length)
+
+    def _finish(self, row: _Row, state: NodeState | None) -> Sample:
+        assert row.ended is not None, "only an ended row becomes a sample"
+        return Sample(row.token_ids, row.logprobs, row.confidences, row.text, row.count,
+                      row.ended, state)
+
+    def force(self, path: Sequence[tuple[int, Sequence[int]]], token_ids: Sequence[int]
+              ) -> Sample:
+        """Score given tokens after ``path`` (a reflection); returns a sample with its state."""
+        state = self.state_for(path)
+        cache = copy.deepcopy(state.cache)
+        logits_all: list[torch.Tensor] = [state.logits]
+        step_logits = self.model.forward(torch.tensor([list(token_ids)]), cache)[0].float()
+        self.counter.forwarded += len(token_ids)
+        self.counter.unique += len(token_ids)
+        logits_all += [step_logits[i] for i in range(step_logits.shape[0])]
+        logprobs, confidences = [], []
+        for i, token in enumerate(token_ids):
+            logp = torch.log_softmax(logits_all[i], dim=-1).cpu()
+            lp = float(logp[token])
+            logprobs.append(lp)
+            confidences.append(token_confidence(lp, torch.topk(logp, 5).values.tolist()))
+        new_state = NodeState(cache, logits_all[-1], state.length + len(token_ids))
+        return Sample(list(token_ids), logprobs, confidences, self.model.decode(token_ids), 1,
+                      "stop", new_state if self.reuse else None)

@@ -1,0 +1,65 @@
+"""Search settings, validated: a bad value raises ``InputError`` saying what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.errors import InputError
+
+
+class SearchConfig(BaseModel):
+    """Every knob of one search. Stored with each run; the same config and seed on the same
+    machine give the same events."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Literal["game24", "freeform"] = Field("game24", description="problem type")
+    selection: Literal["uct", "puct"] = Field(
+        "uct", description="UCT: Q + c*sqrt(ln N_parent / N); PUCT: Q + c*P*sqrt(N_parent)/(1+N)"
+    )
+    exploration: float = Field(1.0, ge=0.0, le=100.0, description="exploration constant c")
+    children: int = Field(4, ge=1, le=32, description="samples per expansion (k)")
+    max_depth: int = Field(
+        12, ge=0, le=64,
+        description="nodes this deep are not expanded (0: only roll out from the root, "
+        "which is Best-of-N)",
+    )
+    granularity: Literal["step", "mini-step"] = Field(
+        "step", description="an action is one line (step) or a fixed number of tokens"
+    )
+    mini_step_tokens: Literal[32, 64] = Field(32, description="tokens per mini-step")
+    max_step_tokens: int = Field(96, ge=4, le=1024, description="longest step, in tokens")
+    temperature: float = Field(
+        1.0, ge=0.0, le=5.0, description="sampling temperature (0 = greedy)"
+    )
+    reward: Literal["confidence", "verifier", "combined"] = Field(
+        "combined",
+        description="token confidence, the task verifier, or the verifier when it can "
+        "decide and confidence otherwise",
+    )
+    reflection: Literal["off", "on"] = Field(
+        "off", description="on: every unverified or wrong answer gets a reflection child"
+    )
+    rollout_max_tokens: int = Field(256, ge=1, le=8192, description="longest rollout")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed")
+    cache_reuse: bool = Field(True, description="reuse each node's KV cache")
+    cache_budget_mb: float = Field(
+        512.0, gt=0.0, le=1_000_000.0, description="memory for node KV caches"
+    )
+    reference_answer: str | None = Field(
+        None, max_length=1000, description="freeform: the answer to verify against"
+    )
+
+
+def make_config(**values: Any) -> SearchConfig:
+    """Build a ``SearchConfig``; raise ``InputError`` naming each bad setting."""
+    try:
+        return SearchConfig(**values)
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            where = ".".join(str(x) for x in e["loc"]) or "config"
+            parts.append(f"{where}: {e['msg']} (got {e.get('input')!r})")
+        raise InputError("Invalid search setting - " + "; ".join(parts)) from None

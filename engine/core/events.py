@@ -1,0 +1,343 @@
+"""The phase events: the one stream that the live search, storage and replay share.
+
+An iteration is four events: ``Selected``, ``Expanded``, ``Simulated``,
+``Backpropagated``. An expansion outside the four-phase cycle (a reflection added by hand,
+a beam search step, a user's own step) is an ``Expanded`` event whose ``origin`` says which.
+Each event turns into a JSON-ready dict and back without loss; ``upgrade_event_dict``
+reads the dicts that earlier versions wrote.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Phase = Literal["select", "expand", "simulate", "backprop"]
+PHASES: tuple[Phase, ...] = ("select", "expand", "simulate", "backprop")
+NodeKind = Literal["root", "step", "mini_step", "reflection", "answer"]
+NODE_KINDS: tuple[str, ...] = ("root", "step", "mini_step", "reflection", "answer")
+ExpansionOrigin = Literal["phase", "reflection_by_hand", "beam", "user"]
+EXPANSION_ORIGINS: tuple[str, ...] = ("phase", "reflection_by_hand", "beam", "user")
+EndReason = Literal["eos", "stop", "length", "context"]
+END_REASONS: tuple[str, ...] = ("eos", "stop", "length", "context")
+EVENT_FORMAT = 2
+"""The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``)."""
+ROOT_ID = 0
+"""The root's node id: the prompt, the one node that every path starts at."""
+
+
+@dataclass(frozen=True)
+class ScoreBreakdown:
+    """How one child scored at one level of selection."""
+
+    child: int
+    """The child's node id."""
+    exploitation: float
+    """The Q term (0 for an unvisited child)."""
+    exploration: float
+    """The exploration bonus; ``inf`` for an unvisited child under UCT."""
+    total: float
+    """exploitation + exploration: the score compared between siblings."""
+    visits: int
+    """The child's visits when it was scored."""
+    prior: float
+    """The prior probability used (PUCT: normalised among siblings; UCT: the same, shown)."""
+    excluded: str | None = None
+    """Why selection may not take this child (e.g. its answer is final and already
+    counted), or ``None`` when it competes."""
+
+
+@dataclass(frozen=True)
+class SelectionLevel:
+    """One level of the selected path: every sibling's score and the winner."""
+
+    parent: int
+    parent_visits: int
+    scores: tuple[ScoreBreakdown, ...]
+    chosen: int
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """Cumulative model cost of a search."""
+
+    forwarded: int = 0
+    """Every token run through the model, prefill and recomputation included."""
+    unique: int = 0
+    """The prompt plus every node's and rollout's own tokens."""
+    generated: int = 0
+    """Tokens sampled by the model (children and rollouts)."""
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """A new node created by an expansion."""
+
+    id: int
+    kind: NodeKind
+    text: str
+    token_ids: tuple[int, ...]
+    prior: float
+    """Log-probability of the node's tokens under the model, given its prefix."""
+    count: int
+    """How many of the k samples gave exactly this text (identical siblings merged)."""
+    confidences: tuple[float, ...]
+    """Marco-o1 confidence of each of the node's tokens."""
+    terminal: bool
+    answer: str | None
+    verdict: bool | None
+    ended: EndReason | None = None
+    """How the model's sample ended (``eos``: the model stopped; ``stop``: end of a step or
+    answer line; ``length``: the step limit; ``context``: the context was full); ``None``
+    for text the model did not sample (a reflection line)."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One simulation from a node: the text generated and how it was scored."""
+
+    text: str
+    tokens: tuple[str, ...]
+    """The rollout's tokens as text, for colouring by confidence."""
+    confidences: tuple[float, ...]
+    value: float
+    answer: str | None
+    verdict: bool | None
+    reward: str
+    """Which reward decided the value: ``confidence`` or ``verifier``."""
+
+
+@dataclass(frozen=True)
+class Selected:
+    iteration: int
+    path: tuple[int, ...]
+    """Node ids from the root to the selected leaf."""
+    levels: tuple[SelectionLevel, ...]
+    phase: Phase = field(default="select", init=False)
+
+
+@dataclass(frozen=True)
+class Expanded:
+    iteration: int
+    node: int
+    children: tuple[ChildSpec, ...]
+    reason: str
+    """Why these children (or none): shown by the teaching panel."""
+    origin: ExpansionOrigin = "phase"
+    """``phase``: the expansion phase of iteration ``iteration``; anything else happened
+    between iterations, outside the four-phase cycle: ``reflection_by_hand`` (a user added
+    a reflection), ``beam`` (a beam-search step), ``user`` (a user's own step)."""
+    tokens: TokenCounts | None = None
+    """Cumulative cost after this event (``None`` in runs saved before it was recorded)."""
+    phase: Phase = field(default="expand", init=False)
+
+    @property
+    def in_cycle(self) -> bool:
+        """Whether this is an iteration's expansion phase (not an out-of-cycle addition)."""
+        return self.origin == "phase"
+
+
+@dataclass(frozen=True)
+class Simulated:
+    iteration: int
+    node: int
+    rollout: Rollout
+    tokens: TokenCounts | None = None
+    """Cumulative cost after this event (``None`` in runs saved before it was recorded)."""
+    phase: Phase = field(default="simulate", init=False)
+
+
+@dataclass(frozen=True)
+class Backpropagated:
+    iteration: int
+    path: tuple[int, ...]
+    value: float
+    tokens: TokenCounts
+    """Cumulative cost after this iteration."""
+    phase: Phase = field(default="backprop", init=False)
+
+
+Event = Selected | Expanded | Simulated | Backpropagated
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def _float(x: Any) -> float:
+    if isinstance(x, str):
+        if x in ("inf", "-inf"):
+            return math.inf if x == "inf" else -math.inf
+        raise ValueError(f"not a number: {x!r}")
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise ValueError(f"not a number: {x!r}")
+    return float(x)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict (infinities written as strings)."""
+    raw = asdict(event)
+    if isinstance(event, Selected):
+        for level in raw["levels"]:
+            for score in level["scores"]:
+                for key in ("exploitation", "exploration", "total", "prior"):
+                    score[key] = _json_float(score[key])
+    return raw
+
+
+def event_from_dict(raw: dict[str, Any]) -> Event:
+    """Rebuild an event from ``event_to_dict``'s output; raise ``ValueError`` if malformed."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"an event must be an object, not {type(raw).__name__}")
+    try:
+        phase = raw["phase"]
+        it = int(raw["iteration"])
+        if phase == "select":
+            levels = tuple(
+                SelectionLevel(
+                    parent=int(lv["parent"]),
+                    parent_visits=int(lv["parent_visits"]),
+                    chosen=int(lv["chosen"]),
+                    scores=tuple(
+                        ScoreBreakdown(
+                            child=int(s["child"]),
+                            exploitation=_float(s["exploitation"]),
+                            exploration=_float(s["exploration"]),
+                            total=_float(s["total"]),
+                            visits=int(s["visits"]),
+                            prior=_float(s["prior"]),
+                            excluded=_optional_str(s.get("excluded")),
+                        )
+                        for s in lv["scores"]
+                    ),
+                )
+                for lv in raw["levels"]
+            )
+            return Selected(it, tuple(int(n) for n in raw["path"]), levels)
+        if phase == "expand":
+            children = tuple(_child_from_dict(c) for c in raw["children"])
+            return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
+                            _origin(raw["origin"]), _tokens(raw.get("tokens")))
+        if phase == "simulate":
+            r = raw["rollout"]
+            rollout = Rollout(
+                text=_str(r["text"]),
+                tokens=tuple(_str(t) for t in r["tokens"]),
+                confidences=tuple(_float(c) for c in r["confidences"]),
+                value=_float(r["value"]),
+                answer=None if r["answer"] is None else _str(r["answer"]),
+                verdict=_verdict(r["verdict"]),
+                reward=_str(r["reward"]),
+            )
+            return Simulated(it, int(raw["node"]), rollout, _tokens(raw.get("tokens")))
+        if phase == "backprop":
+            tokens = _tokens(raw["tokens"])
+            if tokens is None:
+                raise ValueError("a backprop event needs its token counts")
+            return Backpropagated(it, tuple(int(n) for n in raw["path"]),
+                                  _float(raw["value"]), tokens)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
+    raise ValueError(f"unknown phase {phase!r}")
+
+
+def _str(x: Any) -> str:
+    if not isinstance(x, str):
+        raise ValueError(f"expected text, got {type(x).__name__}")
+    return x
+
+
+def _optional_str(x: Any) -> str | None:
+    return None if x is None else _str(x)
+
+
+def _tokens(t: Any) -> TokenCounts | None:
+    if t is None:
+        return None
+    return TokenCounts(int(t["forwarded"]), int(t["unique"]), int(t["generated"]))
+
+
+def _origin(x: Any) -> ExpansionOrigin:
+    if x not in EXPANSION_ORIGINS:
+        raise ValueError(f"unknown expansion origin {x!r}")
+    return x  # type: ignore[no-any-return]
+
+
+def _ended(x: Any) -> EndReason | None:
+    if x is not None and x not in END_REASONS:
+        raise ValueError(f"unknown end reason {x!r}")
+    return x  # type: ignore[no-any-return]
+
+
+def upgrade_event_dict(raw: dict[str, Any], format_version: int) -> dict[str, Any]:
+    """An event dict written in format ``format_version``, as the current format writes it.
+    Raise ``ValueError`` for a format this code does not know."""
+    if format_version == EVENT_FORMAT:
+        return raw
+    if format_version == 1:
+        return upgrade_v1_to_v2(raw)
+    raise ValueError(f"unknown event format {format_version}")
+
+
+def upgrade_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2 (frozen: a stored-data migration depends on exactly this).
+
+    Format 1 marked every out-of-cycle expansion ``manual: true``, beam steps (their reason
+    begins ``beam search``) and reflections added by hand alike; format 2 names the
+    ``origin``. Format 2 also added fields that format 1 never had, which read as unknown:
+    the cumulative ``tokens`` of expansions and simulations, each child's ``ended`` and
+    each score's ``excluded``.
+    """
+    phase = raw.get("phase")
+    upgraded = dict(raw)
+    if phase == "expand" and "origin" not in raw:
+        manual = upgraded.pop("manual", False)
+        beam = str(raw.get("reason", "")).startswith("beam search")
+        upgraded["origin"] = ("beam" if beam else "reflection_by_hand") if manual is True \
+            else "phase"
+        upgraded.setdefault("tokens", None)
+        children = raw.get("children")
+        if isinstance(children, list):
+            upgraded["children"] = [{**c, "ended": c.get("ended")} if isinstance(c, dict) else c
+                                    for c in children]
+    elif phase == "simulate":
+        upgraded.setdefault("tokens", None)
+    elif phase == "select" and isinstance(raw.get("levels"), list):
+        upgraded["levels"] = [
+            {**lv, "scores": [{**sc, "excluded": sc.get("excluded")} if isinstance(sc, dict)
+                              else sc for sc in lv.get("scores", [])]}
+            if isinstance(lv, dict) and isinstance(lv.get("scores"), list) else lv
+            for lv in raw["levels"]]
+    return upgraded
+
+
+def _bool(x: Any) -> bool:
+    if not isinstance(x, bool):
+        raise ValueError(f"expected true or false, got {x!r}")
+    return x
+
+
+def _verdict(x: Any) -> bool | None:
+    if x is None or isinstance(x, bool):
+        return x
+    raise ValueError(f"verdict must be true, false or null, not {x!r}")
+
+
+def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
+    kind = c["kind"]
+    if kind not in NODE_KINDS:
+        raise ValueError(f"unknown node kind {kind!r}")
+    return ChildSpec(
+        id=int(c["id"]),
+        kind=kind,
+        text=_str(c["text"]),
+        token_ids=tuple(int(t) for t in c["token_ids"]),
+        prior=_float(c["prior"]),
+        count=int(c["count"]),
+        confidences=tuple(_float(x) for x in c["confidences"]),
+        terminal=_bool(c["terminal"]),
+        answer=None if c["answer"] is None else _str(c["answer"]),
+        verdict=_verdict(c["verdict"]),
+        ended=_ended(c.get("ended")),
+    )

@@ -1,0 +1,117 @@
+"""The rules of the four phases, as pure functions of the tree.
+
+``Search`` (``engine.strategies.search``) calls these to decide each phase and the model
+only to carry out what they decide; the Learn page's worked example, the storage benchmark's
+synthetic runs and ``tree.apply``'s checks call the same functions, so the rule is written
+once:
+
+- ``closed_nodes``: the nodes selection may no longer enter, and why (a final answer already
+  evaluated: its value is known, so a revisit would add nothing);
+- ``select_path``: descend by the best score until a leaf (``Selected``);
+- ``expansion_decision``: sample children, add a reflection, or simulate the leaf as it is;
+- ``simulation_target``: the first new child, or the leaf itself when none was added;
+- ``backup_path``: the selected path, extended by the simulated child.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from engine.core.events import ROOT_ID, ChildSpec, Selected, SelectionLevel
+from engine.core.selection import children_scores, pick
+from engine.errors import SearchExhausted
+
+if TYPE_CHECKING:
+    from engine.core.tree import Node, Pending, Tree
+
+ExpansionAction = Literal["sample", "reflect", "none"]
+
+
+def closed_nodes(tree: Tree, *, max_depth: int, reflection: bool) -> dict[int, str]:
+    """Node id -> why selection may not enter it. A final answer that has been evaluated is
+    closed (unless reflection would continue it): its value is known, so visiting it again
+    would only repeat that value. A node whose children are all closed is closed too: it
+    gets no new children after its one expansion."""
+    closed: dict[int, str] = {}
+    for node in reversed(tree.nodes):  # children have larger ids than their parent
+        if node.children:
+            if all(c in closed for c in node.children):
+                closed[node.id] = "every branch below it has ended"
+        elif node.terminal and node.visits > 0:
+            if expansion_decision(node, max_depth=max_depth,
+                                  reflection=reflection).action != "reflect":
+                closed[node.id] = "a final answer, already evaluated (its value is known)"
+    return closed
+
+
+def select_path(
+    tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None
+) -> Selected:
+    """Descend from the root by the best score until a node without children, never into a
+    ``closed`` node (those are listed in the breakdown with their reason).
+
+    Every level carries every sibling's score breakdown and the winner. Raise
+    ``SearchExhausted`` if the root itself is closed.
+    """
+    closed = closed or {}
+    if ROOT_ID in closed:
+        raise SearchExhausted("Every branch of this tree has ended, so there is nothing left "
+                              "to search: each answer's value is already known.")
+    node = tree.root
+    path = [node.id]
+    levels: list[SelectionLevel] = []
+    while node.children:
+        scores = children_scores(tree, node.id, rule, c, closed)
+        best = pick(scores)
+        levels.append(SelectionLevel(node.id, node.visits, tuple(scores), best.child))
+        node = tree.nodes[best.child]
+        path.append(node.id)
+    return Selected(tree.iterations_done, tuple(path), tuple(levels))
+
+
+@dataclass(frozen=True)
+class ExpansionDecision:
+    """What the expansion phase does at the selected leaf, and why (shown to the user)."""
+
+    action: ExpansionAction
+    """``sample``: k new children from the model; ``reflect``: one reflection child;
+    ``none``: no children, the leaf itself is simulated."""
+    reason: str
+
+
+def expansion_decision(
+    leaf: Node, *, max_depth: int, reflection: bool
+) -> ExpansionDecision:
+    """The expansion rule: a terminal leaf is evaluated as it is (or reflected on when
+    ``reflection`` is on and its answer is not verified correct); any other leaf is
+    simulated as it is on its first visit, and gets sampled children on the next one,
+    unless it is at the depth limit. The root is expanded at once."""
+    if leaf.terminal:
+        # No reflection after the model ended the text itself (EOS) or filled its context:
+        # there is nothing to continue.
+        if reflection and leaf.verdict is not True and not leaf.children \
+                and leaf.depth < max_depth and leaf.ended not in ("eos", "context"):
+            return ExpansionDecision(
+                "reflect", "the answer is not verified correct, so search reflects and "
+                "continues")
+        return ExpansionDecision("none", "terminal node: it is evaluated directly")
+    if leaf.id != ROOT_ID and leaf.visits == 0:
+        return ExpansionDecision("none", "first visit: simulate from this node as it is")
+    if leaf.depth >= max_depth:
+        return ExpansionDecision("none", f"at the depth limit ({max_depth})")
+    return ExpansionDecision("sample", "sample next steps")
+
+
+def simulation_target(leaf: int, children: Sequence[ChildSpec]) -> int:
+    """The node the simulation starts from: the first new child, else the leaf."""
+    return children[0].id if children else leaf
+
+
+def backup_path(pending: Pending) -> tuple[int, ...]:
+    """The nodes that receive the value: the selected path, plus the simulated child."""
+    path = pending.path
+    if pending.simulate_node is not None and pending.simulate_node != path[-1]:
+        path = (*path, pending.simulate_node)
+    return path

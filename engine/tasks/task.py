@@ -1,0 +1,58 @@
+"""What every task provides to the search: a prompt, how an answer line looks, and a judge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+MAX_PROBLEM_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a piece of text amounts to: its answer (if any) and whether it is right."""
+
+    answer: str | None
+    verdict: bool | None
+    """True: verified correct; False: verified wrong (or ended with no answer, where the task
+    can tell); None: the task cannot tell."""
+
+
+class Task(Protocol):
+    name: str
+    problem: str
+
+    def prompt(self, chat: bool) -> str:
+        """The text the model continues (``chat``: an instruct model, wrapped by the LM)."""
+        ...
+
+    def is_final_line(self, line: str) -> bool:
+        """A finished line that ends a solution (an answer line)."""
+        ...
+
+    def judge(self, generated: str, ended: bool) -> Judgement:
+        """Judge the text generated after the prompt; ``ended``: the model stopped itself."""
+        ...
+
+
+def last_line_starting(text: str, prefix: str) -> str | None:
+    """The last *finished* line (followed by a newline or the end of text) with ``prefix``."""
+    found = None
+    for line in text.splitlines():
+        if line.strip().startswith(prefix):
+            found = line.strip()
+    return found
+
+
+def boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` in ``text`` (braces balanced)."""
+    found = None
+    for match in re.finditer(r"\\boxed\{", text):
+        depth, start = 1, match.end()
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                found = text[start:i]
+                break
+    return found
