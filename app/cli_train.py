@@ -56,8 +56,9 @@ def _evaluate(out: Path, seed: int) -> dict[str, object]:
     from tqdm import tqdm
 
     from engine import game24
-    from engine.demo_model import HELDOUT_PUZZLES
-    from engine.demo_quality import measure_quality, write_model_card
+    from engine.demo_card import write_model_card
+    from engine.demo_data import HELDOUT_PUZZLES
+    from engine.demo_quality import measure_quality
     from engine.lm import HFModel
 
     puzzles = game24.load_puzzles(str(HELDOUT_PUZZLES))

@@ -150,7 +150,8 @@ def test_quality_measure_and_model_card(tmp_path: Path) -> None:
     import json
     import shutil
 
-    from engine.demo_quality import measure_quality, write_model_card
+    from engine.demo_card import write_model_card
+    from engine.demo_quality import measure_quality
     from engine.lm import HFModel
 
     model = HFModel(str(DEMO_MODEL_DIR))
