@@ -57,8 +57,9 @@ def _evaluate(out: Path, seed: int) -> dict[str, object]:
 
     from engine.backends.hf import HFModel
     from engine.tasks import game24
-    from engine.training.demo_model import HELDOUT_PUZZLES
-    from engine.training.quality import measure_quality, write_model_card
+    from engine.training.demo_card import write_model_card
+    from engine.training.demo_data import HELDOUT_PUZZLES
+    from engine.training.quality import measure_quality
 
     puzzles = game24.load_puzzles(str(HELDOUT_PUZZLES))
     model = HFModel(str(out))

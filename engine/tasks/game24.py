@@ -35,6 +35,11 @@ MAX_NUMBER = 13
 INPUT_PREFIX = "Input: "
 STEP_PREFIX = "Step: "
 ANSWER_PREFIX = "Answer: "
+VERDICT_WORDS = ("sure", "impossible")
+# Self-evaluation, Tree-of-Thoughts style: ``Evaluate: 5 6 9 -> sure``. The model reads
+# the prompt up to the arrow and writes one verdict word (with its leading space).
+EVALUATE_PREFIX = "Evaluate: "
+EVALUATE_ARROW = " ->"
 
 _NUMBER = r"-?\d+(?:/\d+)?"
 _OPERAND = r"(\d+|\(" + _NUMBER + r"\))"
@@ -138,6 +143,17 @@ def parse_puzzle(text: str) -> tuple[int, ...]:
 def prompt_for(numbers: Sequence[int]) -> str:
     """The text the model continues: the input line and a newline."""
     return INPUT_PREFIX + " ".join(str(n) for n in numbers) + "\n"
+
+
+def evaluation_prompt(state: Sequence[Fraction | int]) -> str:
+    """``Evaluate: 5 6 9 ->``: the numbers sorted, written as in a ``left:`` list."""
+    numbers = sort_numbers([Fraction(n) for n in state])
+    return EVALUATE_PREFIX + " ".join(format_number(x) for x in numbers) + EVALUATE_ARROW
+
+
+def verdict(state: Sequence[Fraction | int]) -> str:
+    """The right verdict word for ``state``: ``sure`` when 24 can still be reached."""
+    return VERDICT_WORDS[0] if is_solvable(state) else VERDICT_WORDS[1]
 
 
 @cache

@@ -8,7 +8,6 @@ checkpoint that ``from_pretrained`` loads offline.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
@@ -23,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.tasks import game24
+from engine.training.demo_data import ASSETS, make_evaluation_example, training_puzzles
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DEMO_MODEL_DIR = ASSETS / "models" / "game24-demo"
-HELDOUT_PUZZLES = ASSETS / "data" / "game24_tot_901_1000.txt"
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 # Every printable ASCII character but the vertical whitespace we do not use.
@@ -50,6 +48,14 @@ class TrainConfig:
     learning_rate: float = 3e-3
     reflection_share: float = 0.3  # share of examples that take a dead end and reflect
     exploration_share: float = 0.2  # share of examples that take random legal steps
+    # Self-evaluation ("Evaluate: 5 6 9 -> sure"): this many batches of one-line examples
+    # for every eight batches of traces. They are short, so a batch holds more of them.
+    evaluation_batches: int = 2
+    evaluation_batch_size: int = 128
+    # How often a state has 1, 2, 3 or 4 numbers left, and the share that are sure. Sure
+    # states are rare among those reachable, so they are drawn on purpose.
+    evaluation_size_weights: tuple[float, float, float, float] = (0.1, 0.3, 0.35, 0.25)
+    evaluation_sure_share: float = 0.5
 
 
 # Numbers of up to three digits are one token each ("13", "169"); longer ones split into
@@ -61,7 +67,8 @@ NUMBER_TOKENS = [str(n) for n in range(10, 100)] + [f"{n:02d}" for n in range(10
 ]
 PHRASE_TOKENS = [
     game24.INPUT_PREFIX, game24.STEP_PREFIX, game24.ANSWER_PREFIX, " (left: ",
-    game24.REFLECTION_LINE,
+    game24.REFLECTION_LINE, game24.EVALUATE_PREFIX, game24.EVALUATE_ARROW,
+    *(" " + word for word in game24.VERDICT_WORDS),
 ]
 _PIECE = "|".join([*(re.escape(p) for p in PHRASE_TOKENS), r"\d{1,3}", r"[\s\S]"])
 
@@ -84,18 +91,6 @@ def build_tokenizer() -> object:
         bos_token=EOS,
         clean_up_tokenization_spaces=False,
     )
-
-
-def all_puzzles() -> list[tuple[int, ...]]:
-    """Every multiset of four numbers from 1..13 that has a solution."""
-    candidates = itertools.combinations_with_replacement(range(1, 14), 4)
-    return [p for p in candidates if game24.is_solvable(p)]
-
-
-def training_puzzles() -> list[tuple[int, ...]]:
-    """Every solvable puzzle except the held-out evaluation split."""
-    held_out = {tuple(sorted(p)) for p in game24.load_puzzles(str(HELDOUT_PUZZLES))}
-    return [p for p in all_puzzles() if p not in held_out]
 
 
 def dead_end(numbers: Sequence[int], rng: random.Random) -> list[game24.Move]:
@@ -192,7 +187,7 @@ def encode_example(segments: Segments, tokenizer: Any) -> Encoded:
     Segments split only before ``=`` and after a newline, never inside a number, so
     encoding them one by one gives the same ids as encoding the whole text. An
     exploration ends without an answer, so it gets no EOS: nothing is learned about how
-    it would go on.
+    it would go on. An evaluation line is complete after its verdict, so it gets one.
     """
     encoded = tokenizer([text for text, _ in segments], add_special_tokens=False)["input_ids"]
     ids: list[int] = []
@@ -200,7 +195,9 @@ def encode_example(segments: Segments, tokenizer: Any) -> Encoded:
     for piece, (_, train) in zip(encoded, segments, strict=True):
         ids += piece
         trained += [train] * len(piece)
-    if any(game24.ANSWER_PREFIX in text for text, _ in segments):
+    complete = segments[0][0].startswith(game24.EVALUATE_PREFIX) or any(
+        game24.ANSWER_PREFIX in text for text, _ in segments)
+    if complete:
         ids.append(tokenizer.eos_token_id)
         trained.append(True)
     return ids, trained
@@ -211,15 +208,24 @@ def _length_bucketed_batches(
     rng: random.Random,
     config: TrainConfig,
     tokenizer: Any,
-) -> list[list[Encoded]]:
-    """Eight batches of examples grouped by length, so that padding wastes little compute."""
+) -> list[tuple[bool, list[Encoded]]]:
+    """Eight batches of traces grouped by length, so that padding wastes little compute,
+    and ``config.evaluation_batches`` batches of evaluation lines, in random order; each
+    batch is flagged True when it holds evaluation lines."""
     examples = [
         encode_example(make_example(rng.choice(puzzles), rng, config), tokenizer)
         for _ in range(8 * config.batch_size)
     ]
     examples.sort(key=lambda e: len(e[0]))
     size = config.batch_size
-    batches = [examples[i : i + size] for i in range(0, len(examples), size)]
+    batches = [(False, examples[i : i + size]) for i in range(0, len(examples), size)]
+    for _ in range(config.evaluation_batches):
+        batches.append((True, [
+            encode_example(make_evaluation_example(
+                rng, puzzles, config.evaluation_size_weights, config.evaluation_sure_share,
+            ), tokenizer)
+            for _ in range(config.evaluation_batch_size)
+        ]))
     rng.shuffle(batches)
     return batches
 
@@ -277,8 +283,8 @@ def train_demo_model(
     model = GPT2LMHeadModel(model_config)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     budget_s = config.minutes * 60.0
-    step, loss_value = 0, float("nan")
-    pending: list[list[Encoded]] = []
+    step, evaluation_steps, loss_value = 0, 0, float("nan")
+    pending: list[tuple[bool, list[Encoded]]] = []
     model.train()
     while True:
         elapsed = time.monotonic() - started
@@ -296,7 +302,9 @@ def train_demo_model(
             group["lr"] = lr
         if not pending:
             pending = _length_bucketed_batches(puzzles, rng, config, tokenizer)
-        batch = _collate(pending.pop(), pad_id)
+        is_evaluation, examples = pending.pop()
+        evaluation_steps += is_evaluation
+        batch = _collate(examples, pad_id)
         out = model(**batch)
         optimiser.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -314,6 +322,8 @@ def train_demo_model(
     record: dict[str, object] = {
         "train_config": asdict(config),
         "steps": step,
+        "evaluation_steps": evaluation_steps,
+        "steps_per_s": round(step / wall_s, 2),
         "final_loss": round(loss_value, 4),
         "wall_s": round(wall_s, 1),
         "training_puzzles": len(puzzles),

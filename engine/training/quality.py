@@ -1,18 +1,18 @@
 """Measure the demo model on held-out puzzles and write its model card.
 
-Three figures, each from the engine's own sampler (the same code the search uses):
-greedy solve rate; the share of sampled (T=1) steps that are legal; and the share of
-continuations after the reflection line that restart from the input numbers.
+Three figures from the engine's own sampler (the same code the search uses): greedy
+solve rate; the share of sampled (T=1) steps that are legal; and the share of
+continuations after the reflection line that restart from the input numbers. And one
+from ``self_evaluate``: how often the model's verdict (sure / impossible) on a state
+reachable from a held-out puzzle is right.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +20,9 @@ import torch
 from engine.backends.hf import HFModel
 from engine.backends.protocol import StopRule
 from engine.tasks import Game24Task, game24
+from engine.training.demo_data import generator_states, reachable_states
 from engine.training.demo_model import dead_end
+from engine.training.self_eval import self_evaluate
 
 
 def _legal_steps(numbers: Sequence[int], text: str) -> tuple[int, int]:
@@ -62,7 +64,8 @@ def measure_quality(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Greedy and best-of-``samples`` solve rates, legal-step rate at T=1, restart rate."""
+    """Greedy and best-of-``samples`` solve rates, legal-step rate at T=1, restart rate,
+    and self-evaluation on the states reachable from ``puzzles``."""
     started = time.monotonic()
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -98,107 +101,74 @@ def measure_quality(
         "samples_per_puzzle": samples,
         "seed": seed,
         "wall_s": round(time.monotonic() - started, 1),
+        **measure_self_evaluation(model, puzzles),
     }
 
 
-TARGETS = (
-    # (measure, key, lowest, highest)
-    ("greedy decoding solves", "greedy_solve_rate", 0.20, 0.50),
-    ("sampled steps (T=1) legal", "sampled_step_legal_rate", 0.50, 1.0),
-    ("restarts after the reflection line", "reflection_restart_rate", 0.80, 1.0),
-)
+def _rates(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """Count and accuracy of (label is sure, verdict is sure) pairs, overall and per class."""
+    sure = [r for r in rows if r[0]]
+    impossible = [r for r in rows if not r[0]]
+
+    def right(part: Sequence[tuple[bool, bool]]) -> float | None:
+        return sum(label == said for label, said in part) / len(part) if part else None
+
+    return {"states": len(rows), "sure_states": len(sure), "accuracy": right(rows),
+            "sure_accuracy": right(sure), "impossible_accuracy": right(impossible)}
 
 
-def _against_targets(quality: dict[str, Any], training: dict[str, Any]) -> str:
-    """One line per target of the demo-model issue: the figure, the target, met or not."""
-    lines = ["| target | this checkpoint | met |", "| --- | --- | --- |"]
-    for label, key, low, high in TARGETS:
-        wanted = f"{low:.0%}-{high:.0%}" if high < 1.0 else f"at least {low:.0%}"
-        met = "yes" if low <= quality[key] <= high else "**no**"
-        lines.append(f"| {label}: {wanted} | {quality[key]:.0%} | {met} |")
-    minutes = training["wall_s"] / 60
-    met = "yes" if minutes <= 15 else "**no**"
-    lines.append(f"| training time: at most 15 minutes | {minutes:.1f} min | {met} |")
-    return "\n".join(lines)
+def _auc(labels: Sequence[bool], values: Sequence[float]) -> float | None:
+    """The chance that a sure state gets a higher value than an impossible one (ties 1/2):
+    what matters when the values rank nodes in a search."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    n_sure = sum(labels)
+    n_impossible = len(labels) - n_sure
+    if not n_sure or not n_impossible:
+        return None
+    rank_sum = sum(r for r, label in zip(ranks, labels, strict=True) if label)
+    return (rank_sum - n_sure * (n_sure + 1) / 2) / (n_sure * n_impossible)
 
 
-def write_model_card(model_dir: Path, quality: dict[str, Any]) -> Path:
-    """Write ``quality.json`` and ``README.md`` (the model card) beside the weights."""
-    training = json.loads((model_dir / "training.json").read_text())
-    (model_dir / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")
-    cfg = training["train_config"]
-    samples = quality["samples_per_puzzle"]
-    restart = quality["reflection_restart_rate"]
-    steps_flag = f" --steps {cfg['max_steps']}" if cfg.get("max_steps") else ""
-    card = f"""# game24-demo: the bundled MCTS Lab demo model
+def measure_self_evaluation(
+    model: HFModel, puzzles: Sequence[tuple[int, ...]], threshold: float = 0.5
+) -> dict[str, Any]:
+    """Self-evaluation on every state reachable from ``puzzles`` (their own included).
 
-A small GPT-2 ({cfg['n_layer']} layers, width {cfg['n_embd']}, {cfg['n_head']} heads,
-{training['parameters']:,} parameters) trained from scratch on this project's own Game-of-24
-traces. It is a *useful prior that makes mistakes*: most of its steps are legal, but greedy
-decoding often fails, so search has something to win.
-
-Tokenizer (built with `tokenizers`, wrapped as a `PreTrainedTokenizerFast`): one token per
-character, except that a number of up to three digits is one token (`13`, `169`; longer
-numbers split into runs of three digits) and so is each fixed phrase of the trace format
-(`Input: `, `Step: `, ` (left: `, `Answer: ` and the reflection line). Arithmetic then maps
-whole numbers to whole numbers, which a model this small learns far faster than digit by
-digit, and a trace is about half as many tokens as characters.
-
-## Data
-Every multiset of four numbers from 1-13 that has a solution (1,362), minus the 100 puzzles
-of `assets/data/game24_tot_901_1000.txt` (the Tree-of-Thoughts evaluation split), leaves
-{training['training_puzzles']} training puzzles. Examples are drawn afresh at every step, in
-three kinds:
-
-- **solution** (the rest): an exact solution, one step per line
-  (`Step: a op b=c (left: ...)`, then `Answer: expression=24`). Solutions with small whole
-  numbers are drawn more often (weight 1 when every intermediate result is a whole number
-  up to 30, 0.3 for larger whole numbers, 0.1 with fractions), so the policy is sharp and
-  its arithmetic learnable;
-- **reflection** (share {cfg['reflection_share']}): legal steps into a dead end (24 can no
-  longer be reached), then the line `{game24.REFLECTION_LINE}`, then a solution from the
-  original numbers;
-- **exploration** (share {cfg.get('exploration_share', 0.0)}): one to three random legal
-  steps and nothing more.
-
-The loss is taken only on what the model should learn to write: never on the input line,
-and on dead-end and exploration steps only after the `=` (the result and the numbers
-left), not on the choice of operands. Those steps teach arithmetic on every kind of move
-without teaching the model to choose such moves. Every complete trace is checked by
-`engine.tasks.game24`.
-
-## Training
-Command: `mctslab train-demo-model --out assets/models/game24-demo{steps_flag}
---minutes {cfg['minutes']:g} --seed {cfg['seed']}` on a 2-core CPU
-({training['torch_threads']} torch threads).
-Batch {cfg['batch_size']}, AdamW, peak learning rate {cfg['learning_rate']}, warm-up then a
-cosine schedule over the step budget
-(the wall-clock budget when no step budget is given). Steps: {training['steps']}; final batch loss
-{training['final_loss']}; wall time {training['wall_s']} s.
-
-## Measured quality (the 100 held-out puzzles)
-Command: `mctslab train-demo-model --out assets/models/game24-demo --eval-only`
-({quality['wall_s']} s).
-
-| measure | value |
-| --- | --- |
-| greedy decoding solves | {quality['greedy_solve_rate']:.0%} |
-| best of {samples} samples (T=1) solves | {quality[f'best_of_{samples}_solve_rate']:.0%} |
-| sampled steps (T=1) that are legal | {quality['sampled_step_legal_rate']:.0%} |
-| lines after the reflection line that restart from the input numbers | {restart:.0%} |
-
-Legal steps are counted in each sampled solution up to its first illegal step (exact
-fractions, operands taken from the numbers left, the remaining list right). A restart is a
-first line after the reflection line that is a well-formed step whose two operands are
-among the four input numbers (its arithmetic is judged by the legal-step figure, not here).
-
-## Against the targets
-{_against_targets(quality, training)}
-
-## Use
-`AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` load it
-offline. Prompt: `Input: 4 5 6 10` and a newline; one step per line follows.
-"""
-    path = model_dir / "README.md"
-    path.write_text(card)
-    return path
+    Each distinct state (a multiset) counts once. The verdict is sure when the model's
+    P(sure) over the two verdict tokens exceeds ``threshold``; the label is the exact
+    solver's. "Seen" states are those the training generator can draw
+    (``demo_data.generator_states``), whether or not a given run happened to draw them.
+    """
+    started = time.monotonic()
+    states = sorted(set().union(*(reachable_states(p) for p in puzzles)))
+    labels = [game24.is_solvable(s) for s in states]
+    values = self_evaluate(model, states)
+    said = [v > threshold for v in values]
+    seen_set = generator_states()
+    seen = [s in seen_set for s in states]
+    rows = list(zip(labels, said, strict=True))
+    overall = _rates(rows)
+    result: dict[str, Any] = {f"self_eval_{k}": v for k, v in overall.items()}
+    sure_rate, impossible_rate = overall["sure_accuracy"], overall["impossible_accuracy"]
+    both = sure_rate is not None and impossible_rate is not None
+    result["self_eval_balanced_accuracy"] = (sure_rate + impossible_rate) / 2 if both else None
+    result["self_eval_auc"] = _auc(labels, values)
+    for name, keep in (("seen", True), ("unseen", False)):
+        part = _rates([r for r, s in zip(rows, seen, strict=True) if s == keep])
+        result.update({f"self_eval_{name}_{k}": v for k, v in part.items()})
+    result["self_eval_by_size"] = {
+        str(n): _rates([r for r, s in zip(rows, states, strict=True) if len(s) == n])
+        for n in (4, 3, 2, 1)
+    }
+    result["self_eval_threshold"] = threshold
+    result["self_eval_wall_s"] = round(time.monotonic() - started, 1)
+    return result

@@ -151,7 +151,8 @@ def test_quality_measure_and_model_card(tmp_path: Path) -> None:
     import shutil
 
     from engine.backends.hf import HFModel
-    from engine.training.quality import measure_quality, write_model_card
+    from engine.training.demo_card import write_model_card
+    from engine.training.quality import measure_quality
 
     model = HFModel(str(DEMO_MODEL_DIR))
     puzzles = game24.load_puzzles("assets/data/game24_tot_901_1000.txt")[:3]
