@@ -20,6 +20,10 @@ from engine.backends.kv_cache import NodeCache, NodeState
 from engine.backends.protocol import Sample, StopRule, TokenCounter
 from engine.core.events import EndReason
 from engine.core.rewards import token_confidence
+from engine.errors import InputError
+
+JUDGE_CHUNK = 256
+"""Judge prompts per forward pass (they are short: this bounds memory, not speed)."""
 
 
 @dataclass
@@ -30,6 +34,7 @@ class _Row:
     count: int
     text: str = ""
     ended: EndReason | None = None
+    rejected: str | None = None
 
 
 @dataclass
@@ -41,6 +46,8 @@ class ModelSession:
     budget_bytes: int = 512 << 20
     counter: TokenCounter = field(default_factory=TokenCounter)
     cache: NodeCache = field(init=False)
+    judged: dict[str, float] = field(default_factory=dict)
+    """Prompt -> self-evaluation value already computed in this session."""
 
     def __post_init__(self) -> None:
         self.cache = NodeCache(self.budget_bytes)
@@ -169,6 +176,10 @@ class ModelSession:
                 row.ended = "stop"
             elif rule.kind == "rollout" and rule.is_final_line and rule.is_final_line(line):
                 row.ended = "stop"
+            elif rule.kind == "rollout" and rule.rejects is not None:
+                row.rejected = rule.rejects(row.text)
+                if row.rejected is not None:
+                    row.ended = "stop"
         if not row.ended and len(row.token_ids) >= rule.max_tokens:
             row.ended = "length"
         if not row.ended and length >= self.model.context_length:
@@ -182,7 +193,45 @@ class ModelSession:
     def _finish(self, row: _Row, state: NodeState | None) -> Sample:
         assert row.ended is not None, "only an ended row becomes a sample"
         return Sample(row.token_ids, row.logprobs, row.confidences, row.text, row.count,
-                      row.ended, state)
+                      row.ended, state, row.rejected)
+
+    def judge(self, prompts: Sequence[str], words: tuple[str, str]) -> list[float]:
+        """For each prompt, P(first word) / (P(first) + P(second)) of the model's next token
+        (each word's first token; they must differ). A prompt judged before in this session
+        is answered from memory at no cost; every new one costs its tokens forwarded and one
+        generated (the verdict the model would write)."""
+        first, second = (self.model.encode_continuation(" " + w)[0] for w in words)
+        if first == second:
+            raise InputError(f"{self.model.name}: the verdict words {words} start with the "
+                             "same token, so the model's next token cannot tell them apart.")
+        new = [p for p in dict.fromkeys(prompts) if p not in self.judged]
+        for start in range(0, len(new), JUDGE_CHUNK):
+            chunk = new[start:start + JUDGE_CHUNK]
+            encoded = [self.model.encode_prompt(p) for p in chunk]
+            for prompt, value in zip(chunk, self._verdicts(encoded, first, second),
+                                     strict=True):
+                self.judged[prompt] = value
+            spent = sum(len(ids) for ids in encoded)
+            self.counter.forwarded += spent
+            self.counter.unique += spent
+            self.counter.generated += len(chunk)
+        return [self.judged[p] for p in prompts]
+
+    def _verdicts(self, encoded: list[list[int]], first: int, second: int) -> list[float]:
+        # Right padding: causal attention leaves each row's real positions unaffected.
+        width = max(len(ids) for ids in encoded)
+        ids = torch.zeros((len(encoded), width), dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, prompt in enumerate(encoded):
+            ids[row, : len(prompt)] = torch.tensor(prompt)
+            mask[row, : len(prompt)] = 1
+        with torch.inference_mode():
+            logits = self.model.model(input_ids=ids.to(self.model.device),
+                                      attention_mask=mask.to(self.model.device)).logits
+        last = torch.tensor([len(p) - 1 for p in encoded], device=logits.device)
+        final = logits[torch.arange(len(encoded), device=logits.device), last].float()
+        pair = torch.log_softmax(final[:, [first, second]], dim=-1)
+        return [float(v) for v in pair[:, 0].exp().tolist()]
 
     def force(self, path: Sequence[tuple[int, Sequence[int]]], token_ids: Sequence[int]
               ) -> Sample:

@@ -31,6 +31,10 @@ class StopRule:
     kind: StopKind
     max_tokens: int
     is_final_line: Callable[[str], bool] | None = None
+    rejects: Callable[[str], str | None] | None = None
+    """Rollouts: given the sample's text up to a finished line, why that line is rejected
+    (the sample stops there, ``Sample.rejected`` says why), or ``None`` to go on."""
+
 
 @dataclass
 class Sample:
@@ -47,6 +51,8 @@ class Sample:
     """``eos``, ``stop``, ``length`` or ``context``."""
     state: Any = None
     """Backend state after the sample (a KV cache), kept only when cache reuse is on."""
+    rejected: str | None = None
+    """Why ``StopRule.rejects`` stopped the sample at its last line, or ``None``."""
 
     @property
     def logprob(self) -> float:
@@ -77,6 +83,11 @@ class BackendSession(Protocol):
 
     def force(self, path: Path, token_ids: Sequence[int]) -> Sample:
         """Score given tokens after ``path`` (e.g. the reflection line)."""
+        ...
+
+    def judge(self, prompts: Sequence[str], words: tuple[str, str]) -> list[float]:
+        """For each prompt, the model's P(first word) / (P(first) + P(second)) as its next
+        token: a self-evaluation. Counted in the token counters."""
         ...
 
     def remember(self, node_id: int, state: Any) -> None:

@@ -39,6 +39,27 @@ class SearchConfig(BaseModel):
         description="token confidence, the task verifier, or the verifier when it can "
         "decide and confidence otherwise",
     )
+    evaluator: Literal["outcome", "confidence", "step-check", "self-eval"] = Field(
+        "self-eval",
+        description="the value of a state, shown on every node: outcome (the verifier, "
+        "finished answers only), confidence (mean token confidence of the step), step-check "
+        "(1 if the task's rule accepts the step, 0 if not), self-eval (the model's own "
+        "probability that the state can still succeed)",
+    )
+    step_check: Literal["off", "on"] = Field(
+        "on",
+        description="on: a step the task's rule rejects becomes a dead child, never "
+        "selected or expanded, and a rollout stops at its first rejected step (tasks "
+        "without a rule check nothing)",
+    )
+    leaf_value: Literal["rollout", "value", "mixed"] = Field(
+        "mixed",
+        description="how a leaf is scored: a rollout to an answer, the state value without "
+        "a rollout (AlphaZero), or (1 - lambda) * rollout + lambda * value (AlphaGo)",
+    )
+    value_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="lambda: the state value's weight when mixed"
+    )
     reflection: Literal["off", "on"] = Field(
         "off", description="on: every unverified or wrong answer gets a reflection child"
     )

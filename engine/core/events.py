@@ -91,6 +91,11 @@ class ChildSpec:
     """How the model's sample ended (``eos``: the model stopped; ``stop``: end of a step or
     answer line; ``length``: the step limit; ``context``: the context was full); ``None``
     for text the model did not sample (a reflection line)."""
+    value: float | None = None
+    """The state's value under the search's evaluator (``SearchConfig.evaluator``), in
+    [0, 1]; ``None`` where that evaluator says nothing about this state."""
+    dead: str | None = None
+    """Why the task's step check rejected this step (a dead branch), or ``None``."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,12 @@ class Rollout:
     verdict: bool | None
     reward: str
     """Which reward decided the value: ``confidence`` or ``verifier``."""
+    stopped: str | None = None
+    """Why the rollout was cut short: its first step that the step check rejected."""
+    reward_value: float | None = None
+    """The rollout's own reward before mixing (``None``: no rollout was run)."""
+    state_value: float | None = None
+    """The leaf's state value used in ``value`` (``None``: not used)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,9 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
                 answer=None if r["answer"] is None else _str(r["answer"]),
                 verdict=_verdict(r["verdict"]),
                 reward=_str(r["reward"]),
+                stopped=_optional_str(r.get("stopped")),
+                reward_value=_optional_float(r.get("reward_value")),
+                state_value=_optional_float(r.get("state_value")),
             )
             return Simulated(it, int(raw["node"]), rollout, _tokens(raw.get("tokens")))
         if phase == "backprop":
@@ -246,6 +260,10 @@ def _str(x: Any) -> str:
     if not isinstance(x, str):
         raise ValueError(f"expected text, got {type(x).__name__}")
     return x
+
+
+def _optional_float(x: Any) -> float | None:
+    return None if x is None else _float(x)
 
 
 def _optional_str(x: Any) -> str | None:
@@ -299,10 +317,15 @@ def upgrade_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
         upgraded.setdefault("tokens", None)
         children = raw.get("children")
         if isinstance(children, list):
-            upgraded["children"] = [{**c, "ended": c.get("ended")} if isinstance(c, dict) else c
-                                    for c in children]
+            upgraded["children"] = [
+                {**c, "ended": c.get("ended"), "value": c.get("value"), "dead": c.get("dead")}
+                if isinstance(c, dict) else c for c in children]
     elif phase == "simulate":
         upgraded.setdefault("tokens", None)
+        rollout = raw.get("rollout")
+        if isinstance(rollout, dict):
+            upgraded["rollout"] = {"stopped": None, "reward_value": None, "state_value": None,
+                                   **rollout}
     elif phase == "select" and isinstance(raw.get("levels"), list):
         upgraded["levels"] = [
             {**lv, "scores": [{**sc, "excluded": sc.get("excluded")} if isinstance(sc, dict)
@@ -340,4 +363,6 @@ def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
         answer=None if c["answer"] is None else _str(c["answer"]),
         verdict=_verdict(c["verdict"]),
         ended=_ended(c.get("ended")),
+        value=_optional_float(c.get("value")),
+        dead=_optional_str(c.get("dead")),
     )

@@ -36,8 +36,12 @@ def closed_nodes(tree: Tree, *, max_depth: int, reflection: bool) -> dict[int, s
     gets no new children after its one expansion."""
     closed: dict[int, str] = {}
     for node in reversed(tree.nodes):  # children have larger ids than their parent
-        if node.children:
-            if all(c in closed for c in node.children):
+        if node.dead is not None:
+            closed[node.id] = f"dead: {node.dead}"
+        elif node.children:
+            if all(tree.nodes[c].dead is not None for c in node.children):
+                closed[node.id] = "dead: every next step from it was rejected"
+            elif all(c in closed for c in node.children):
                 closed[node.id] = "every branch below it has ended"
         elif node.terminal and node.visits > 0:
             if expansion_decision(node, max_depth=max_depth,
@@ -105,8 +109,9 @@ def expansion_decision(
 
 
 def simulation_target(leaf: int, children: Sequence[ChildSpec]) -> int:
-    """The node the simulation starts from: the first new child, else the leaf."""
-    return children[0].id if children else leaf
+    """The node the simulation starts from: the first new child that is not dead, else the
+    leaf (which, when every new child is dead, is worth 0: no step from it survives)."""
+    return next((c.id for c in children if c.dead is None), leaf)
 
 
 def backup_path(pending: Pending) -> tuple[int, ...]:

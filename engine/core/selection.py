@@ -1,7 +1,14 @@
 """Selection rules as pure functions that return the whole score breakdown.
 
-UCT:  Q + c * sqrt(ln N_parent / N)             (an unvisited child scores +inf)
+UCT:  Q + c * sqrt(ln N_parent / N)
 PUCT: Q + c * P * sqrt(max(N_parent, 1)) / (1 + N)
+
+An unvisited child has no Q yet. Where the search's evaluator gave it a state value V (see
+``engine.strategies.values``), that value stands in for Q, and UCT scores the child as if it
+had been visited once with that value: V + c * sqrt(ln N_parent / 1). So the most promising
+new child is tried first, and a poor one can wait: values steer the search before its
+first success. Without a value, an unvisited child scores +inf under UCT (every child is
+tried once) and 0 + exploration under PUCT.
 
 P is the prior as a probability among siblings (``sibling_priors``): a sampled child's
 weight is ``count * exp(log-probability)``. A child whose text the model did not choose (a
@@ -48,33 +55,41 @@ def sibling_priors(
     return [1.0 / n if forced[i] else left * weights[i] / total for i in range(n)]
 
 
-def uct(q: float, visits: int, parent_visits: int, c: float) -> tuple[float, float]:
-    """(exploitation, exploration) under UCT."""
+def uct(q: float, visits: int, parent_visits: int, c: float,
+        value: float | None = None) -> tuple[float, float]:
+    """(exploitation, exploration) under UCT; ``value``: an unvisited child's state value."""
     if visits == 0:
-        return 0.0, math.inf
+        if value is None:
+            return 0.0, math.inf
+        q, visits = value, 1
     return q, c * math.sqrt(math.log(max(parent_visits, 1)) / visits)
 
 
-def puct(q: float, visits: int, parent_visits: int, c: float, prior: float) -> tuple[float, float]:
-    """(exploitation, exploration) under PUCT."""
-    return (q if visits else 0.0), c * prior * math.sqrt(max(parent_visits, 1)) / (1 + visits)
+def puct(q: float, visits: int, parent_visits: int, c: float, prior: float,
+         value: float | None = None) -> tuple[float, float]:
+    """(exploitation, exploration) under PUCT; ``value``: an unvisited child's state value."""
+    exploit = q if visits else (0.0 if value is None else value)
+    return exploit, c * prior * math.sqrt(max(parent_visits, 1)) / (1 + visits)
 
 
 def score_children(
     rule: str,
     c: float,
     parent_visits: int,
-    children: Sequence[tuple[int, float, int, float]],
+    children: Sequence[tuple[int, float, int, float] | tuple[int, float, int, float, float | None]],
     excluded: Mapping[int, str] | None = None,
 ) -> list[ScoreBreakdown]:
-    """Score each ``(child_id, q, visits, prior_probability)`` under ``rule``; a child in
-    ``excluded`` is scored too, but carries the reason it may not be chosen."""
+    """Score each ``(child_id, q, visits, prior_probability[, state_value])`` under
+    ``rule``; a child in ``excluded`` is scored too, but carries the reason it may not be
+    chosen."""
     scores: list[ScoreBreakdown] = []
-    for child_id, q, visits, prior in children:
+    for child in children:
+        child_id, q, visits, prior = child[:4]
+        value = child[4] if len(child) > 4 else None
         if rule == "uct":
-            exploit, explore = uct(q, visits, parent_visits, c)
+            exploit, explore = uct(q, visits, parent_visits, c, value)
         elif rule == "puct":
-            exploit, explore = puct(q, visits, parent_visits, c, prior)
+            exploit, explore = puct(q, visits, parent_visits, c, prior, value)
         else:
             raise ValueError(f"unknown selection rule {rule!r}")
         reason = (excluded or {}).get(child_id)
@@ -115,7 +130,8 @@ def children_scores(
                             [n.kind == "reflection" for n in children])
     return score_children(
         rule, c, parent.visits,
-        [(n.id, n.q, n.visits, p) for n, p in zip(children, priors, strict=True)], excluded,
+        [(n.id, n.q, n.visits, p, n.value) for n, p in zip(children, priors, strict=True)],
+        excluded,
     )
 
 

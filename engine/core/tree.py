@@ -54,6 +54,10 @@ class Node:
     """True: verified correct; False: verified wrong; None: not known."""
     ended: EndReason | None = None
     """How the model's sample of this node ended (``ChildSpec.ended``)."""
+    value: float | None = None
+    """The state value under the search's evaluator (``ChildSpec.value``)."""
+    dead: str | None = None
+    """Why the step check rejected this step; a dead node is never selected or expanded."""
     iteration_created: int = 0
     children: list[int] = field(default_factory=list)
     rollouts: list[Rollout] = field(default_factory=list)
@@ -188,7 +192,8 @@ def _add_children(tree: Tree, event: Expanded) -> None:
             id=spec.id, parent=parent.id, depth=parent.depth + 1, kind=spec.kind,
             text=spec.text, token_ids=list(spec.token_ids), prior=spec.prior,
             count=spec.count, confidences=list(spec.confidences), terminal=spec.terminal,
-            answer=spec.answer, verdict=spec.verdict, ended=spec.ended,
+            answer=spec.answer, verdict=spec.verdict, ended=spec.ended, value=spec.value,
+            dead=spec.dead,
             iteration_created=event.iteration,
             tokens_spent=len(spec.token_ids) * spec.count,
         ))
@@ -259,4 +264,5 @@ def node_summary(node: Node) -> dict[str, Any]:
         "prior": node.prior, "depth": node.depth, "terminal": node.terminal,
         "answer": node.answer, "verdict": node.verdict, "count": node.count,
         "tokens_spent": node.tokens_spent, "iteration_created": node.iteration_created,
+        "value": node.value, "dead": node.dead,
     }

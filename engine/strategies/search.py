@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import torch
 
@@ -33,8 +34,10 @@ from engine.core.rewards import combine
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
+from engine.strategies.values import Evaluator, StateToValue, mix
 from engine.tasks import Task, make_task, node_kind
 from engine.tasks.reflection import REFLECTION_LINE
+from engine.tasks.task import Judgement
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class Search:
             reuse=config.cache_reuse, budget_bytes=int(config.cache_budget_mb * (1 << 20))
         )
         self.prompt_ids = model.encode_prompt(self.task.prompt(model.chat))
+        self.evaluator = Evaluator(self.task, self.session, config)
         self.tree = Tree.new(self.task.problem)
         self.events: list[Event] = []
         for event in events:
@@ -184,16 +188,45 @@ class Search:
             value, reward = combine(self.config.reward, node.confidences, node.verdict)
             rollout = Rollout("", (), (), value, node.answer, node.verdict, reward)
             return Simulated(it, node.id, rollout, self.tokens())
-        rule = StopRule("rollout", self.config.rollout_max_tokens, self.task.is_final_line)
+        if node.children and all(self.tree.nodes[c].dead for c in node.children):
+            rollout = Rollout("", (), (), 0.0, None, None, "step check",
+                              stopped="every next step was rejected by the step check")
+            return Simulated(it, node.id, rollout, self.tokens())
+        mode = self.config.leaf_value
+        state_value = self._state_value(node) if mode != "rollout" else None
+        if mode == "value" and state_value is not None:
+            rollout = Rollout("", (), (), state_value, None, None,
+                              f"state value ({self.config.evaluator})",
+                              state_value=state_value)
+            return Simulated(it, node.id, rollout, self.tokens())
+        rollout = self._rollout(node, state_value)
+        return Simulated(it, node.id, rollout, self.tokens())
+
+    def _rollout(self, node: Node, state_value: float | None) -> Rollout:
+        """Sample to an answer from ``node``; its reward, mixed with ``state_value``."""
+        prefix = self.generated_text(node.id)
+        rule = StopRule("rollout", self.config.rollout_max_tokens, self.task.is_final_line,
+                        self.evaluator.rollout_check(prefix))
         sample = self.session.sample(self._path_tokens(node.id), 1, rule,
                                      self.config.temperature, self.generator("simulate"))[0]
-        judgement = self.task.judge(self.generated_text(node.id) + sample.text,
-                                    sample.ended == "eos")
-        value, reward = combine(self.config.reward, sample.confidences, judgement.verdict)
+        judgement = self.task.judge(prefix + sample.text, sample.ended == "eos")
+        if sample.rejected is not None:
+            judgement = Judgement(None, False if self.task.has_step_check else None)
+        reward_value, reward = combine(self.config.reward, sample.confidences,
+                                       judgement.verdict)
+        value = mix(reward_value, state_value, self.config.value_weight)
+        if state_value is not None:
+            reward = f"{reward} mixed with state value ({self.config.evaluator})"
         tokens = tuple(self.model.token_text(t) for t in sample.token_ids)
-        rollout = Rollout(sample.text, tokens, tuple(sample.confidences), value,
-                          judgement.answer, judgement.verdict, reward)
-        return Simulated(it, node.id, rollout, self.tokens())
+        return Rollout(sample.text, tokens, tuple(sample.confidences), value,
+                       judgement.answer, judgement.verdict, reward, sample.rejected,
+                       reward_value, state_value)
+
+    def _state_value(self, node: Node) -> float | None:
+        """The node's state value: stored at its creation, or judged now (the root)."""
+        if node.value is not None or node.id != ROOT_ID:
+            return node.value
+        return self.evaluator.values([StateToValue("", (), False, None, None)])[0]
 
     def backpropagate(self) -> Backpropagated:
         """Add the value to every node on the path from the root to the simulated node."""
@@ -219,10 +252,14 @@ class Search:
             self.config.temperature, generator,
         )
         first = len(self.tree.nodes)
-        children = tuple(self._child_spec(parent, s, first + i) for i, s in enumerate(samples))
+        children = [self._child_spec(parent, s, first + i) for i, s in enumerate(samples)]
+        before = self.generated_text(parent.id)
+        values = self.evaluator.values([
+            StateToValue(before + s.text, c.confidences, c.terminal, c.verdict, c.dead)
+            for c, s in zip(children, samples, strict=True)])
         for spec, sample in zip(children, samples, strict=True):
             self.session.remember(spec.id, sample.state)
-        return children
+        return tuple(replace(c, value=v) for c, v in zip(children, values, strict=True))
 
     def expand_out_of_cycle(self, node_id: int, reason: str, generator: torch.Generator,
                             origin: ExpansionOrigin) -> Expanded:
@@ -293,6 +330,8 @@ class Search:
         if terminal:
             judgement = self.task.judge(full, sample.ended == "eos")
             answer, verdict = judgement.answer, judgement.verdict
+        dead = None if terminal else self.evaluator.dead(full[:len(full) - len(sample.text)],
+                                                         text)
         return ChildSpec(child_id, kind, text, tuple(sample.token_ids), sample.logprob,
                          sample.count, tuple(sample.confidences), terminal, answer, verdict,
-                         sample.ended)
+                         sample.ended, None, dead)

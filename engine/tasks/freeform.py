@@ -17,6 +17,7 @@ class FreeformTask:
     """Any text problem; verified only against a reference answer, when one is given."""
 
     name = "freeform"
+    has_step_check = False
 
     def __init__(self, problem: str, reference_answer: str | None = None) -> None:
         text = problem.strip()
@@ -45,6 +46,15 @@ class FreeformTask:
         if answer is None or self.reference is None:
             return Judgement(answer, None)
         return Judgement(answer, _normalise(answer) == _normalise(self.reference))
+
+
+    def step_check(self, generated: str, step: str) -> str | None:
+        return None  # free text has no rule to check a step against
+
+    def value_prompt(self, generated: str) -> str | None:
+        return (f"Problem: {self.problem}\nPartial solution:\n{generated.strip()}\n"
+                "Can this partial solution still reach a correct answer? Reply sure or "
+                "impossible.\nVerdict:")
 
 
 def _normalise(answer: str) -> str:

@@ -28,6 +28,7 @@ from engine.errors import InputError
 
 # The reflection line is part of the trace format (re-exported for the trainer).
 from engine.tasks.reflection import REFLECTION_LINE as REFLECTION_LINE
+from engine.tasks.task import VERDICT_WORDS as VERDICT_WORDS
 
 TARGET = Fraction(24)
 MIN_NUMBER = 1
@@ -35,7 +36,6 @@ MAX_NUMBER = 13
 INPUT_PREFIX = "Input: "
 STEP_PREFIX = "Step: "
 ANSWER_PREFIX = "Answer: "
-VERDICT_WORDS = ("sure", "impossible")
 # Self-evaluation, Tree-of-Thoughts style: ``Evaluate: 5 6 9 -> sure``. The model reads
 # the prompt up to the arrow and writes one verdict word (with its leading space).
 EVALUATE_PREFIX = "Evaluate: "

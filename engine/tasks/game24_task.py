@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from engine.tasks import game24
+from engine.tasks.reflection import is_reflection
 from engine.tasks.task import Judgement, last_line_starting
 
 GAME24_INSTRUCTION = (
@@ -17,6 +20,7 @@ class Game24Task:
     """Make 24 from four numbers; every answer is verified exactly."""
 
     name = "game24"
+    has_step_check = True
 
     def __init__(self, problem: str) -> None:
         # Ascending order: the demo model was trained on sorted inputs, and the puzzle is
@@ -38,3 +42,32 @@ class Game24Task:
             return Judgement(None, False)
         answer = line[len(game24.ANSWER_PREFIX.strip()):].strip()
         return Judgement(answer, game24.check_answer(self.numbers, line))
+
+    def numbers_left(self, generated: str) -> tuple[Fraction, ...] | None:
+        """The numbers available after the finished lines of ``generated``: the puzzle's,
+        then each legal step's ``left:`` list; a reflection line starts over. ``None``
+        after a step that breaks the rules (the state is then unknown)."""
+        state: tuple[Fraction, ...] = tuple(Fraction(n) for n in self.numbers)
+        for line in generated.split("\n")[:-1]:
+            if is_reflection(line):
+                state = tuple(Fraction(n) for n in self.numbers)
+            elif line.startswith(game24.STEP_PREFIX):
+                check = game24.check_step(state, line)
+                if not check.legal:
+                    return None
+                state = check.remaining
+        return state
+
+    def step_check(self, generated: str, step: str) -> str | None:
+        line = step.strip()
+        if is_reflection(line) or self.is_final_line(line):
+            return None  # answers are verified, reflections start over
+        state = self.numbers_left(generated)
+        if state is None:
+            return None
+        check = game24.check_step(state, line)
+        return None if check.legal else check.reason
+
+    def value_prompt(self, generated: str) -> str | None:
+        state = self.numbers_left(generated)
+        return None if state is None else game24.evaluation_prompt(state)

@@ -22,6 +22,8 @@ class Judgement:
 class Task(Protocol):
     name: str
     problem: str
+    has_step_check: bool
+    """Whether ``step_check`` can reject anything (a rule for each step exists)."""
 
     def prompt(self, chat: bool) -> str:
         """The text the model continues (``chat``: an instruct model, wrapped by the LM)."""
@@ -34,6 +36,21 @@ class Task(Protocol):
     def judge(self, generated: str, ended: bool) -> Judgement:
         """Judge the text generated after the prompt; ``ended``: the model stopped itself."""
         ...
+
+    def step_check(self, generated: str, step: str) -> str | None:
+        """Why the rule of the task rejects ``step`` after the text ``generated`` so far
+        (a dead branch), or ``None`` if it is fine or the task has no such rule."""
+        ...
+
+    def value_prompt(self, generated: str) -> str | None:
+        """The prompt that asks the model to judge the state after ``generated`` (its next
+        word one of ``VERDICT_WORDS``), or ``None`` if the state cannot be judged."""
+        ...
+
+
+VERDICT_WORDS = ("sure", "impossible")
+"""The two verdicts a self-evaluation chooses between; its value is P(sure) normalised over
+them (Tree of Thoughts' value prompt, with its middle class left out)."""
 
 
 def last_line_starting(text: str, prefix: str) -> str | None:

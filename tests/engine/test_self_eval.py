@@ -19,7 +19,7 @@ from engine.training.demo_data import (
 )
 from engine.training.demo_model import TrainConfig, _length_bucketed_batches, build_tokenizer
 from engine.training.quality import _auc, measure_self_evaluation
-from engine.training.self_eval import self_evaluate, verdict_token_ids
+from engine.training.self_eval import self_evaluate
 
 F = Fraction
 
@@ -129,9 +129,9 @@ def test_auc_counts_pairs_ranked_right() -> None:
 
 
 def test_bundled_model_ranks_sure_states_above_impossible_ones(demo_model) -> None:  # type: ignore[no-untyped-def]
-    sure_id, impossible_id = verdict_token_ids(demo_model)
-    assert demo_model.token_text(sure_id) == " sure"
-    assert demo_model.token_text(impossible_id) == " impossible"
+    # Each verdict is one token of the bundled tokenizer, so one pass decides.
+    assert [demo_model.token_text(t) for w in game24.VERDICT_WORDS
+            for t in demo_model.encode_continuation(" " + w)] == [" sure", " impossible"]
     # Plain cases of each size: 24 itself, a product, one step away, a training puzzle.
     sure = [(24,), (4, 6), (2, 3, 4), (1, 2, 3, 4)]
     impossible = [(23,), (1, 1), (1, 1, 1), (1, 1, 1, 1)]
@@ -141,6 +141,17 @@ def test_bundled_model_ranks_sure_states_above_impossible_ones(demo_model) -> No
     # Batched with right padding, a state gets the value it gets on its own.
     alone = [self_evaluate(demo_model, [s])[0] for s in (sure[0], sure[3], impossible[2])]
     assert alone == pytest.approx([values[0], values[3], values[6]], abs=1e-5)
+
+
+def test_a_session_counts_each_judgement_once(demo_model) -> None:  # type: ignore[no-untyped-def]
+    session = demo_model.new_session(reuse=False)
+    prompts = [game24.evaluation_prompt(s) for s in [(4, 6), (1, 1), (4, 6)]]
+    first = session.judge(prompts, game24.VERDICT_WORDS)
+    assert first[0] == first[2]
+    tokens = sum(len(demo_model.encode_prompt(p)) for p in prompts[:2])
+    assert (session.counter.forwarded, session.counter.generated) == (tokens, 2)
+    assert session.judge(prompts[:1], game24.VERDICT_WORDS) == first[:1]
+    assert (session.counter.forwarded, session.counter.generated) == (tokens, 2)
 
 
 def test_self_evaluation_measure_on_two_held_out_puzzles(demo_model) -> None:  # type: ignore[no-untyped-def]
