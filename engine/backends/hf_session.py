@@ -215,6 +215,7 @@ class ModelSession:
             self.counter.forwarded += spent
             self.counter.unique += spent
             self.counter.generated += len(chunk)
+            self.counter.judged += len(chunk)
         return [self.judged[p] for p in prompts]
 
     def _verdicts(self, encoded: list[list[int]], first: int, second: int) -> list[float]:

@@ -61,9 +61,13 @@ class Sample:
 
 @dataclass
 class TokenCounter:
+    """A session's running cost (``engine.core.events.TokenCounts`` says what each is)."""
+
     forwarded: int = 0
     unique: int = 0
     generated: int = 0
+    judged: int = 0
+    discarded: int = 0
 
 
 

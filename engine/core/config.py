@@ -26,6 +26,11 @@ class SearchConfig(BaseModel):
         description="nodes this deep are not expanded (0: only roll out from the root, "
         "which is Best-of-N)",
     )
+    max_children: int = Field(
+        12, ge=1, le=256,
+        description="most children of one node: when every child so far is dead or "
+        "finished, expansion samples k more, up to this many",
+    )
     granularity: Literal["step", "mini-step"] = Field(
         "step", description="an action is one line (step) or a fixed number of tokens"
     )

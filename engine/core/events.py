@@ -67,7 +67,12 @@ class TokenCounts:
     unique: int = 0
     """The prompt plus every node's and rollout's own tokens."""
     generated: int = 0
-    """Tokens sampled by the model (children and rollouts)."""
+    """Tokens the model produced: children and rollouts (each sample times its
+    multiplicity), plus one verdict token per self-evaluation."""
+    judged: int = 0
+    """Self-evaluations run (each: its prompt forwarded, one verdict token generated)."""
+    discarded: int = 0
+    """Generated tokens of samples dropped because they repeated an existing child."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +278,8 @@ def _optional_str(x: Any) -> str | None:
 def _tokens(t: Any) -> TokenCounts | None:
     if t is None:
         return None
-    return TokenCounts(int(t["forwarded"]), int(t["unique"]), int(t["generated"]))
+    return TokenCounts(int(t["forwarded"]), int(t["unique"]), int(t["generated"]),
+                       int(t.get("judged", 0)), int(t.get("discarded", 0)))
 
 
 def _origin(x: Any) -> ExpansionOrigin:
@@ -326,7 +332,9 @@ def upgrade_v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(rollout, dict):
             upgraded["rollout"] = {"stopped": None, "reward_value": None, "state_value": None,
                                    **rollout}
-    elif phase == "select" and isinstance(raw.get("levels"), list):
+    elif phase == "backprop" and isinstance(raw.get("tokens"), dict):
+        upgraded["tokens"] = {**raw["tokens"], "judged": 0, "discarded": 0}
+    if phase == "select" and isinstance(raw.get("levels"), list):
         upgraded["levels"] = [
             {**lv, "scores": [{**sc, "excluded": sc.get("excluded")} if isinstance(sc, dict)
                               else sc for sc in lv.get("scores", [])]}

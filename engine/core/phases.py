@@ -7,7 +7,8 @@ once:
 
 - ``closed_nodes``: the nodes selection may no longer enter, and why (a final answer already
   evaluated: its value is known, so a revisit would add nothing);
-- ``select_path``: descend by the best score until a leaf (``Selected``);
+- ``select_path``: descend by the best score until a node without open children
+  (``Selected``);
 - ``expansion_decision``: sample children, add a reflection, or simulate the leaf as it is;
 - ``simulation_target``: the first new child, or the leaf itself when none was added;
 - ``backup_path``: the selected path, extended by the simulated child.
@@ -29,19 +30,35 @@ if TYPE_CHECKING:
 ExpansionAction = Literal["sample", "reflect", "none"]
 
 
-def closed_nodes(tree: Tree, *, max_depth: int, reflection: bool) -> dict[int, str]:
-    """Node id -> why selection may not enter it. A final answer that has been evaluated is
-    closed (unless reflection would continue it): its value is known, so visiting it again
-    would only repeat that value. A node whose children are all closed is closed too: it
-    gets no new children after its one expansion."""
+def can_grow(node: Node, *, max_depth: int, max_children: int) -> bool:
+    """Whether expansion may still add children to ``node``: it is open, above the depth
+    limit, and has fewer than ``max_children``."""
+    return not node.terminal and node.depth < max_depth and len(node.children) < max_children
+
+
+def closed_nodes(
+    tree: Tree, *, max_depth: int, reflection: bool, max_children: int = 1_000_000
+) -> dict[int, str]:
+    """Node id -> why selection may not enter it.
+
+    - A dead step (rejected by the step check) is closed.
+    - A final answer that has been evaluated is closed (unless reflection would continue
+      it): its value is known, so a visit would only repeat it.
+    - A node whose children are all closed is closed once it may not grow (``can_grow``);
+      until then selection stops there and expansion samples more next steps. A node whose
+      children are all dead and that may not grow is dead itself.
+    """
     closed: dict[int, str] = {}
     for node in reversed(tree.nodes):  # children have larger ids than their parent
         if node.dead is not None:
             closed[node.id] = f"dead: {node.dead}"
         elif node.children:
+            if not all(c in closed for c in node.children) or can_grow(
+                    node, max_depth=max_depth, max_children=max_children):
+                continue
             if all(tree.nodes[c].dead is not None for c in node.children):
                 closed[node.id] = "dead: every next step from it was rejected"
-            elif all(c in closed for c in node.children):
+            else:
                 closed[node.id] = "every branch below it has ended"
         elif node.terminal and node.visits > 0:
             if expansion_decision(node, max_depth=max_depth,
@@ -53,8 +70,9 @@ def closed_nodes(tree: Tree, *, max_depth: int, reflection: bool) -> dict[int, s
 def select_path(
     tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None
 ) -> Selected:
-    """Descend from the root by the best score until a node without children, never into a
-    ``closed`` node (those are listed in the breakdown with their reason).
+    """Descend from the root by the best score until a node without open children (none
+    yet, or all closed), never into a ``closed`` node (those are listed in the breakdown
+    with their reason).
 
     Every level carries every sibling's score breakdown and the winner. Raise
     ``SearchExhausted`` if the root itself is closed.
@@ -66,7 +84,7 @@ def select_path(
     node = tree.root
     path = [node.id]
     levels: list[SelectionLevel] = []
-    while node.children:
+    while any(child not in closed for child in node.children):
         scores = children_scores(tree, node.id, rule, c, closed)
         best = pick(scores)
         levels.append(SelectionLevel(node.id, node.visits, tuple(scores), best.child))
@@ -105,6 +123,9 @@ def expansion_decision(
         return ExpansionDecision("none", "first visit: simulate from this node as it is")
     if leaf.depth >= max_depth:
         return ExpansionDecision("none", f"at the depth limit ({max_depth})")
+    if leaf.children:
+        return ExpansionDecision("sample", "every next step so far is dead or finished, so "
+                                 "more are sampled")
     return ExpansionDecision("sample", "sample next steps")
 
 

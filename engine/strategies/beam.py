@@ -1,9 +1,11 @@
 """Step-level beam search, written as out-of-cycle expansions of one ``Search``'s tree.
 
 Each beam node gets k sampled next steps (an ``Expanded`` event with origin ``beam``);
-every child is scored with MCTS's reward (a terminal child by the verifier, 1 or 0; any
-other by the mean token confidence of its own step) and the best ``beam_width`` open
-children form the next beam. When the beam runs out (every path ended) and budget is left,
+every child is scored by the search's state value (its evaluator: with self-evaluation this
+is Tree of Thoughts' breadth-first search), or, where that gives none, by MCTS's reward (a
+terminal child by the verifier, 1 or 0; any other by the mean token confidence of its own
+step). Dead children (rejected by the step check) are never kept. The best ``beam_width``
+open children form the next beam. When the beam runs out (every path ended) and budget is left,
 a fresh beam starts from the root with new samples.
 """
 
@@ -69,14 +71,18 @@ class BeamSearch:
     def _next_beam(self, candidates: Sequence[BeamCandidate]) -> list[int]:
         """The ``beam_width`` best children that can still be extended."""
         tree = self.search.tree
-        open_ = [c for c in candidates if not tree.nodes[c.node].terminal]
+        open_ = [c for c in candidates
+                 if not tree.nodes[c.node].terminal and tree.nodes[c.node].dead is None]
         open_.sort(key=lambda c: (-c.score, c.node))
         return [c.node for c in open_[: self.settings.beam_width]]
 
     @staticmethod
     def _score(spec: ChildSpec) -> float:
-        # MCTS's combined reward: the verifier where it decides, otherwise confidence. (A
-        # pure verifier score would rate every open step 0 and leave the beam to chance.)
+        # The search's own state value where its evaluator gives one (self-evaluation makes
+        # this Tree of Thoughts' BFS); otherwise MCTS's combined reward: the verifier where
+        # it decides, else confidence (a pure verifier score would rate every open step 0).
+        if spec.value is not None:
+            return spec.value
         value, _ = combine("combined", spec.confidences, spec.verdict if spec.terminal else None)
         return value
 

@@ -27,7 +27,7 @@ from typing import Literal
 from engine.backends.protocol import Backend
 from engine.core.config import SearchConfig
 from engine.core.events import Event, Expanded, Simulated
-from engine.core.tree import Tree, best_answer
+from engine.core.tree import ROOT_ID, Tree, best_answer
 from engine.errors import InputError
 from engine.strategies.beam import BeamSearch
 from engine.strategies.search import Search
@@ -53,6 +53,11 @@ class StrategyResult:
     tokens_generated: int
     tokens_forwarded: int
     tokens_unique: int
+    tokens_unvisited: int
+    """Generated tokens of expanded children that were never visited (not counting dead
+    ones): what expansion spent without using. Beam search visits nothing (0)."""
+    tokens_dead: int
+    """Generated tokens of children that the step check rejected."""
     wall_s: float
     iterations: int
     """MCTS/Best-of-N/greedy: completed iterations; beam: beam-node expansions."""
@@ -70,7 +75,9 @@ def strategy_config(name: StrategyName, base: SearchConfig) -> SearchConfig:
     if name == "greedy":
         return base.model_copy(update={"children": 1, "temperature": 0.0})
     if name == "best-of-n":
-        return base.model_copy(update={"max_depth": 0})
+        # Rollouts from the root: the root's state value is the same for all of them, so
+        # it is left out; the step check still stops a rollout at its first rejected step.
+        return base.model_copy(update={"max_depth": 0, "leaf_value": "rollout"})
     return base
 
 
@@ -95,7 +102,9 @@ def run_strategy(
     return StrategyResult(
         strategy=name, problem=search.tree.problem, solved=verdict is True, answer=answer,
         tokens_generated=counter.generated, tokens_forwarded=counter.forwarded,
-        tokens_unique=counter.unique, wall_s=wall_s, iterations=iterations,
+        tokens_unique=counter.unique, tokens_unvisited=_unvisited_tokens(search.tree, name),
+        tokens_dead=sum(n.tokens_spent for n in search.tree.nodes if n.dead),
+        wall_s=wall_s, iterations=iterations,
         stopped_early=stopped_early, config=config, events=list(search.events),
         tree=search.tree,
     )
@@ -116,6 +125,27 @@ def _run_iterations(search: Search, settings: StrategySettings) -> tuple[int, bo
 
     search.run(settings.max_iterations - search.tree.iterations_done, on_event, should_stop)
     return search.tree.iterations_done, settings.stop_when_solved and solved[0]
+
+
+def _unvisited_tokens(tree: Tree, name: StrategyName) -> int:
+    if name == "beam":
+        return 0
+    return sum(n.tokens_spent for n in tree.nodes
+               if n.visits == 0 and n.dead is None and n.id != ROOT_ID)
+
+
+def signals(config: SearchConfig) -> str:
+    """The signals a search uses, named for a results table."""
+    parts = [f"reward {config.reward}"]
+    if config.step_check == "on":
+        parts.append("step check")
+    if config.leaf_value != "rollout" or config.evaluator != "outcome":
+        parts.append(f"{config.evaluator} values")
+        if config.leaf_value != "rollout":
+            parts.append(f"leaf {config.leaf_value}"
+                         + (f" (lambda {config.value_weight})" if config.leaf_value == "mixed"
+                            else ""))
+    return ", ".join(parts)
 
 
 def _verified(event: Event) -> bool:

@@ -73,6 +73,8 @@ class Search:
             self.session.counter.forwarded = tokens.forwarded
             self.session.counter.unique = tokens.unique
             self.session.counter.generated = tokens.generated
+            self.session.counter.judged = tokens.judged
+            self.session.counter.discarded = tokens.discarded
         else:
             self.session.count_unique(len(self.prompt_ids))
 
@@ -145,7 +147,8 @@ class Search:
     def closed(self) -> dict[int, str]:
         """The nodes selection may no longer enter, and why (``phases.closed_nodes``)."""
         return closed_nodes(self.tree, max_depth=self.config.max_depth,
-                            reflection=self.config.reflection == "on")
+                            reflection=self.config.reflection == "on",
+                            max_children=self.config.max_children)
 
     @property
     def exhausted(self) -> bool:
@@ -175,7 +178,8 @@ class Search:
             return Expanded(it, leaf.id, (), decision.reason, tokens=self.tokens())
         children = self.sample_children(leaf.id, self.generator("expand"))
         merged = self.config.children - len(children)
-        reason = f"sampled {self.config.children} next steps" + (
+        more = " more" if leaf.children else ""
+        reason = f"sampled {self.config.children}{more} next steps" + (
             f"; {merged} duplicate(s) merged" if merged else "")
         return Expanded(it, leaf.id, children, reason, tokens=self.tokens())
 
@@ -238,19 +242,27 @@ class Search:
     def tokens(self) -> TokenCounts:
         """The search's cumulative cost so far (carried by every event that spends)."""
         c = self.session.counter
-        return TokenCounts(c.forwarded, c.unique, c.generated)
+        return TokenCounts(c.forwarded, c.unique, c.generated, c.judged, c.discarded)
 
     def sample_children(self, node_id: int, generator: torch.Generator) -> tuple[ChildSpec, ...]:
         """Sample k next steps under ``node_id`` (identical ones merged) and keep their caches.
 
         Returns the new children's specs, numbered after the tree's last node; nothing is
-        applied to the tree.
+        applied to the tree. A sample identical to one of the node's children is dropped
+        (its tokens were spent all the same), and the node never exceeds ``max_children``.
         """
         parent = self.tree.nodes[node_id]
         samples = self.session.sample(
             self._path_tokens(node_id), self.config.children, self._step_rule(),
             self.config.temperature, generator,
         )
+        known = {tuple(self.tree.nodes[c].token_ids) for c in parent.children}
+        room = max(0, self.config.max_children - len(parent.children))
+        kept = [s for s in samples if tuple(s.token_ids) not in known][:room]
+        kept_ids = {id(s) for s in kept}
+        self.session.counter.discarded += sum(len(s.token_ids) * s.count for s in samples
+                                              if id(s) not in kept_ids)
+        samples = kept
         first = len(self.tree.nodes)
         children = [self._child_spec(parent, s, first + i) for i, s in enumerate(samples)]
         before = self.generated_text(parent.id)

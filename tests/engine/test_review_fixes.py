@@ -106,7 +106,12 @@ def test_an_evaluated_answer_is_closed_and_never_revisited() -> None:
     assert closed_nodes(tree, max_depth=12, reflection=False) == {
         1: "a final answer, already evaluated (its value is known)"}
     _iteration(tree, (), 0.0, "4+5=9", False)  # #2's first and only evaluation
-    closed = closed_nodes(tree, max_depth=12, reflection=False)
+    # Both answers are closed. While the root may still grow, selection stops there (to
+    # sample more first steps); once it may not, the whole tree is exhausted.
+    closed = closed_nodes(tree, max_depth=12, reflection=False, max_children=4)
+    assert set(closed) == {1, 2}
+    assert select_path(tree, "uct", 1.0, closed).path == (0,)
+    closed = closed_nodes(tree, max_depth=12, reflection=False, max_children=2)
     assert set(closed) == {0, 1, 2}
     with pytest.raises(SearchExhausted):
         select_path(tree, "uct", 1.0, closed)

@@ -79,7 +79,7 @@ def test_reflection_nodes_appear_and_continue(demo_model: HFModel) -> None:
     search = Search(demo_model, make_config(seed=2, reflection="on", children=3),
                     "1 1 4 6")
     event = search.add_reflection(0)
-    assert isinstance(event, Expanded) and event.manual
+    assert isinstance(event, Expanded) and event.origin == "reflection_by_hand"
     reflection = search.tree.nodes[event.children[0].id]
     assert reflection.kind == "reflection"
     assert reflection.text == "Wait! Maybe I made some mistakes! I need to rethink from scratch."

@@ -56,9 +56,11 @@ def test_a_node_whose_children_are_all_dead_is_dead_itself() -> None:
     tree.nodes.append(Node(3, 1, 2, "step", "Step: 9*6=54 (left: 5 54)", dead="9 is not"))
     tree.nodes.append(Node(4, 0, 1, "step", "Step: 4+5=9 (left: 6 9 10)"))
     tree.root.children, tree.nodes[1].children = [1, 4], [2, 3]
-    closed = closed_nodes(tree, max_depth=12, reflection=False)
+    closed = closed_nodes(tree, max_depth=12, reflection=False, max_children=2)
     assert closed == {3: "dead: 9 is not", 2: "dead: arithmetic",
                       1: "dead: every next step from it was rejected"}
+    # With room for more children, #1 stays open: expansion samples again.
+    assert 1 not in closed_nodes(tree, max_depth=12, reflection=False, max_children=3)
 
 
 def test_an_unvisited_child_with_a_value_is_scored_as_one_visit_of_that_value() -> None:
@@ -106,5 +108,6 @@ def test_value_leaves_need_no_rollout(demo_model) -> None:  # type: ignore[no-un
     search = Search(demo_model, config, "4 5 6 10")
     search.run(6)
     for event in search.events:
-        if isinstance(event, Simulated) and not search.tree.nodes[event.node].terminal:
+        if isinstance(event, Simulated) and not search.tree.nodes[event.node].terminal \
+                and event.rollout.stopped is None:  # (a node whose steps all died is 0)
             assert event.rollout.text == "" and event.rollout.state_value is not None

@@ -37,8 +37,11 @@ def assert_consistent(result: StrategyResult, settings: StrategySettings) -> Non
     # The reported verdict is the tree's own, and tokens in the tree are tokens counted.
     answer, verdict = best_answer(result.tree)
     assert (result.answer, result.solved) == (answer, verdict is True)
+    # Every generated token is in a node, a self-evaluation's verdict, or a discarded
+    # repeat of an existing child.
     in_tree = sum(n.tokens_spent for n in result.tree.nodes)
-    assert in_tree == result.tokens_generated
+    counts = result.tree.tokens
+    assert in_tree + counts.judged + counts.discarded == result.tokens_generated
     assert 0 < result.tokens_forwarded and 0 < result.tokens_generated
     if result.strategy != "greedy":
         assert result.tokens_generated < settings.token_budget + overshoot(result.strategy,
@@ -73,7 +76,8 @@ def test_each_strategy_has_its_own_shape(demo_model: HFModel) -> None:
     assert len(best_of_n.tree.root.rollouts) == best_of_n.iterations >= 2
 
     beam = run_strategy("beam", demo_model, "4 5 6 10", settings)
-    assert beam.events and all(isinstance(e, Expanded) and e.manual for e in beam.events)
+    assert beam.events and all(isinstance(e, Expanded) and e.origin == "beam"
+                               for e in beam.events)
     assert beam.iterations == len(beam.events)
     depths = {n.depth for n in beam.tree.nodes}
     assert max(depths) >= 2  # the beam went past the first step

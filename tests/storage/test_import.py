@@ -24,8 +24,10 @@ def exported(live_run: LiveRun) -> Doc:
 
 
 def _first(doc: Doc, phase: str, *, manual: bool = False) -> Doc:
+    """The first event of ``phase`` (an expansion with children; ``manual``: one added
+    outside the four-phase cycle)."""
     return next(e for e in doc["events"]
-                if e["phase"] == phase and e.get("manual", False) == manual
+                if e["phase"] == phase and (e.get("origin", "phase") != "phase") == manual
                 and (phase != "expand" or e["children"]))
 
 
@@ -89,7 +91,7 @@ def _deep(doc: Doc) -> None:
 
 HOSTILE: list[tuple[str, Callable[[Doc], None], str]] = [
     ("wrong format", _set("format", "something-else"), "not an MCTS Lab export"),
-    ("newer version", _set("version", 2), "version 2, written by a newer MCTS Lab"),
+    ("newer version", _set("version", 3), "version 3, written by a newer MCTS Lab"),
     ("version as text", _set("version", "1"), "version must be a whole number"),
     ("extra key", _set("comment", "hi"), "unknown keys: comment"),
     ("events not a list", _set("events", {"0": 1}), "events must be a list"),

@@ -50,7 +50,7 @@ def test_manual_reflection_is_replayed_between_iterations(live_run: LiveRun) -> 
     assert len(tree.nodes) == len(before.nodes) + 1
     assert tree.nodes[-1].kind == "reflection" and tree.nodes[-1].parent == live_run.manual_parent
     events = store.load_events(live_run.run_id, upto_iteration=k)
-    assert isinstance(events[-1], Expanded) and events[-1].manual
+    assert isinstance(events[-1], Expanded) and events[-1].origin == "reflection_by_hand"
 
 
 def test_load_events_round_trips_every_event(live_run: LiveRun) -> None:
@@ -71,7 +71,7 @@ def test_run_record_tracks_progress(live_run: LiveRun) -> None:
     assert info.status == "finished"
     assert info.iterations_done == ITERATIONS
     assert info.config == live_run.config and info.seed == 3 and info.task == "game24"
-    assert info.model_name == "demo" and info.schema_version == 1
+    assert info.model_name == "demo" and info.schema_version == 2
     assert info.title == "live" and info.problem == final.problem
     from engine.core.tree import best_answer
 
@@ -146,7 +146,7 @@ def test_delete_removes_the_events_and_list_is_newest_first(
 def test_export_import_round_trip(live_run: LiveRun, tmp_path: Path) -> None:
     source = open_store(str(live_run.db))
     doc = source.export_run(live_run.run_id)
-    assert doc["format"] == "mctslab-run" and doc["version"] == 1
+    assert doc["format"] == "mctslab-run" and doc["version"] == 2
     assert len(doc["events"]) == len(live_run.events)
     target = open_store(str(tmp_path / "other.db"))
     new_id = target.import_run(doc)
