@@ -54,11 +54,32 @@ def weights_fingerprint(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _causal_lm_config(source: str) -> Any:
+    """The model's config, loaded offline; ``ModelLoadError`` unless it is a causal LM."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(
+            f"Cannot load model {source!r} offline: it is not a local directory with a "
+            f"config.json nor a hub id in the local cache ({str(err).splitlines()[0]})."
+        ) from None
+    if getattr(config, "model_type", None) not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"{source!r} is not a causal language model (model type "
+            f"{getattr(config, 'model_type', '?')!r}); MCTS Lab needs one that generates "
+            "text, e.g. GPT-2, Llama, Qwen or Mistral."
+        )
+    return config
+
+
 class HFModel:
     """A causal LM and its tokenizer, loaded offline from a directory or the local cache."""
 
     def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         source = str(DEMO_MODEL_DIR) if name_or_path in (None, "", DEMO_MODEL_NAME) else str(
@@ -70,21 +91,7 @@ class HFModel:
         if looks_like_path and not path.is_dir():
             raise ModelLoadError(f"No model directory at {source}: give a directory with "
                                  "config.json and weights, or a cached hub id.")
-        try:
-            config = AutoConfig.from_pretrained(source, local_files_only=True)
-        except (OSError, ValueError) as err:
-            raise ModelLoadError(
-                f"Cannot load model {source!r} offline: it is not a local directory with a "
-                f"config.json nor a hub id in the local cache ({str(err).splitlines()[0]})."
-            ) from None
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-        if getattr(config, "model_type", None) not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-            raise ModelLoadError(
-                f"{source!r} is not a causal language model (model type "
-                f"{getattr(config, 'model_type', '?')!r}); MCTS Lab needs one that generates "
-                "text, e.g. GPT-2, Llama, Qwen or Mistral."
-            )
+        config = _causal_lm_config(source)
         self.device = pick_device(device)
         dtype = torch.float32 if self.device == "cpu" else "auto"
         try:

@@ -135,8 +135,11 @@ class ModelSession:
                 cache.batch_select_indices(torch.tensor(keep, device=self.model.device))
                 logits = logits[keep]
                 cache_rows = len(keep)
-        generated = sum(len(s.token_ids) * s.count for s in done)
-        self.counter.generated += generated
+        return self._finish_all(done)
+
+    def _finish_all(self, done: list[Sample]) -> list[Sample]:
+        """Count the samples' tokens; most often drawn first, then most likely."""
+        self.counter.generated += sum(len(s.token_ids) * s.count for s in done)
         self.counter.unique += sum(len(s.token_ids) for s in done)
         done.sort(key=lambda s: (-s.count, -s.logprob))
         return done

@@ -210,46 +210,15 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
         phase = raw["phase"]
         it = int(raw["iteration"])
         if phase == "select":
-            levels = tuple(
-                SelectionLevel(
-                    parent=int(lv["parent"]),
-                    parent_visits=int(lv["parent_visits"]),
-                    chosen=int(lv["chosen"]),
-                    scores=tuple(
-                        ScoreBreakdown(
-                            child=int(s["child"]),
-                            exploitation=_float(s["exploitation"]),
-                            exploration=_float(s["exploration"]),
-                            total=_float(s["total"]),
-                            visits=int(s["visits"]),
-                            prior=_float(s["prior"]),
-                            excluded=_optional_str(s.get("excluded")),
-                        )
-                        for s in lv["scores"]
-                    ),
-                )
-                for lv in raw["levels"]
-            )
+            levels = tuple(_level_from_dict(lv) for lv in raw["levels"])
             return Selected(it, tuple(int(n) for n in raw["path"]), levels)
         if phase == "expand":
             children = tuple(_child_from_dict(c) for c in raw["children"])
             return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
                             _origin(raw["origin"]), _tokens(raw.get("tokens")))
         if phase == "simulate":
-            r = raw["rollout"]
-            rollout = Rollout(
-                text=_str(r["text"]),
-                tokens=tuple(_str(t) for t in r["tokens"]),
-                confidences=tuple(_float(c) for c in r["confidences"]),
-                value=_float(r["value"]),
-                answer=None if r["answer"] is None else _str(r["answer"]),
-                verdict=_verdict(r["verdict"]),
-                reward=_str(r["reward"]),
-                stopped=_optional_str(r.get("stopped")),
-                reward_value=_optional_float(r.get("reward_value")),
-                state_value=_optional_float(r.get("state_value")),
-            )
-            return Simulated(it, int(raw["node"]), rollout, _tokens(raw.get("tokens")))
+            return Simulated(it, int(raw["node"]), _rollout_from_dict(raw["rollout"]),
+                             _tokens(raw.get("tokens")))
         if phase == "backprop":
             tokens = _tokens(raw["tokens"])
             if tokens is None:
@@ -259,6 +228,35 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
     except (KeyError, TypeError) as err:
         raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
     raise ValueError(f"unknown phase {phase!r}")
+
+
+def _level_from_dict(lv: dict[str, Any]) -> SelectionLevel:
+    scores = tuple(
+        ScoreBreakdown(
+            child=int(s["child"]), exploitation=_float(s["exploitation"]),
+            exploration=_float(s["exploration"]), total=_float(s["total"]),
+            visits=int(s["visits"]), prior=_float(s["prior"]),
+            excluded=_optional_str(s.get("excluded")),
+        )
+        for s in lv["scores"]
+    )
+    return SelectionLevel(parent=int(lv["parent"]), parent_visits=int(lv["parent_visits"]),
+                          chosen=int(lv["chosen"]), scores=scores)
+
+
+def _rollout_from_dict(r: dict[str, Any]) -> Rollout:
+    return Rollout(
+        text=_str(r["text"]),
+        tokens=tuple(_str(t) for t in r["tokens"]),
+        confidences=tuple(_float(c) for c in r["confidences"]),
+        value=_float(r["value"]),
+        answer=None if r["answer"] is None else _str(r["answer"]),
+        verdict=_verdict(r["verdict"]),
+        reward=_str(r["reward"]),
+        stopped=_optional_str(r.get("stopped")),
+        reward_value=_optional_float(r.get("reward_value")),
+        state_value=_optional_float(r.get("state_value")),
+    )
 
 
 def _str(x: Any) -> str:
