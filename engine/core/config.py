@@ -31,6 +31,11 @@ class SearchConfig(BaseModel):
         description="most children of one node: when every child so far is dead or "
         "finished, expansion samples k more, up to this many",
     )
+    widening: float = Field(
+        1.0, ge=0.0, le=100.0,
+        description="progressive widening: a node with N visits gets k more sampled steps "
+        "while it has fewer than ceil(widening * sqrt(N)) live children (0: off)",
+    )
     granularity: Literal["step", "mini-step"] = Field(
         "step", description="an action is one line (step) or a fixed number of tokens"
     )

@@ -7,8 +7,8 @@ once:
 
 - ``closed_nodes``: the nodes selection may no longer enter, and why (a final answer already
   evaluated: its value is known, so a revisit would add nothing);
-- ``select_path``: descend by the best score until a node without open children
-  (``Selected``);
+- ``select_path``: descend by the best score until a node without open children, or one
+  that progressive widening wants to grow (``Selected``);
 - ``expansion_decision``: sample children, add a reflection, or simulate the leaf as it is;
 - ``simulation_target``: the first new child, or the leaf itself when none was added;
 - ``backup_path``: the selected path, extended by the simulated child.
@@ -16,6 +16,7 @@ once:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -34,6 +35,26 @@ def can_grow(node: Node, *, max_depth: int, max_children: int) -> bool:
     """Whether expansion may still add children to ``node``: it is open, above the depth
     limit, and has fewer than ``max_children``."""
     return not node.terminal and node.depth < max_depth and len(node.children) < max_children
+
+
+@dataclass(frozen=True)
+class Growth:
+    """When a node that already has children gets more (``SearchConfig``'s settings)."""
+
+    max_depth: int
+    max_children: int
+    widening: float
+    """Progressive widening: a node with N visits wants at least ``ceil(widening *
+    sqrt(N))`` live (not dead) children; 0 turns it off."""
+
+
+def wants_growth(node: Node, live_children: int, growth: Growth) -> bool:
+    """Whether selection should stop at ``node`` (which has children) and expand it again:
+    it may grow, and it has fewer live children than progressive widening asks for."""
+    if growth.widening <= 0 or not can_grow(node, max_depth=growth.max_depth,
+                                            max_children=growth.max_children):
+        return False
+    return live_children < math.ceil(growth.widening * math.sqrt(max(node.visits, 1)))
 
 
 def closed_nodes(
@@ -68,7 +89,8 @@ def closed_nodes(
 
 
 def select_path(
-    tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None
+    tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None,
+    growth: Growth | None = None,
 ) -> Selected:
     """Descend from the root by the best score until a node without open children (none
     yet, or all closed), never into a ``closed`` node (those are listed in the breakdown
@@ -85,6 +107,9 @@ def select_path(
     path = [node.id]
     levels: list[SelectionLevel] = []
     while any(child not in closed for child in node.children):
+        live = sum(tree.nodes[child].dead is None for child in node.children)
+        if growth is not None and wants_growth(node, live, growth):
+            break
         scores = children_scores(tree, node.id, rule, c, closed)
         best = pick(scores)
         levels.append(SelectionLevel(node.id, node.visits, tuple(scores), best.child))
@@ -124,7 +149,8 @@ def expansion_decision(
     if leaf.depth >= max_depth:
         return ExpansionDecision("none", f"at the depth limit ({max_depth})")
     if leaf.children:
-        return ExpansionDecision("sample", "every next step so far is dead or finished, so "
+        return ExpansionDecision("sample", "it has too few open next steps for its visits "
+                                 "(progressive widening), or all are dead or finished, so "
                                  "more are sampled")
     return ExpansionDecision("sample", "sample next steps")
 

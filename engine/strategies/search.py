@@ -29,7 +29,13 @@ from engine.core.events import (
     Simulated,
     TokenCounts,
 )
-from engine.core.phases import backup_path, closed_nodes, expansion_decision, select_path
+from engine.core.phases import (
+    Growth,
+    backup_path,
+    closed_nodes,
+    expansion_decision,
+    select_path,
+)
 from engine.core.rewards import combine
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
@@ -157,8 +163,9 @@ class Search:
 
     def select(self) -> Selected:
         """Descend from the root by the best score until a leaf, avoiding closed nodes."""
+        growth = Growth(self.config.max_depth, self.config.max_children, self.config.widening)
         return select_path(self.tree, self.config.selection, self.config.exploration,
-                           self.closed())
+                           self.closed(), growth)
 
     def expand(self) -> Expanded:
         """Add children to the selected leaf, or say why it is simulated as it is."""

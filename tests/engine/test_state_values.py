@@ -111,3 +111,23 @@ def test_value_leaves_need_no_rollout(demo_model) -> None:  # type: ignore[no-un
         if isinstance(event, Simulated) and not search.tree.nodes[event.node].terminal \
                 and event.rollout.stopped is None:  # (a node whose steps all died is 0)
             assert event.rollout.text == "" and event.rollout.state_value is not None
+
+
+def test_progressive_widening_stops_selection_at_a_node_short_of_live_children() -> None:
+    from engine.core.phases import Growth, select_path, wants_growth
+
+    tree = Tree.new("4 5 6 10")
+    tree.root.visits = 4
+    tree.nodes.append(Node(1, 0, 1, "step", "Step: 10-4=6 (left: 5 6 6)", visits=3,
+                           value_sum=0.3))
+    tree.nodes.append(Node(2, 0, 1, "step", "Step: 6*6=35 (left: 5 35)", dead="arithmetic"))
+    tree.root.children = [1, 2]
+    growth = Growth(max_depth=12, max_children=12, widening=1.0)
+    # N = 4 visits want ceil(1.0 * sqrt(4)) = 2 live children; the root has 1.
+    assert wants_growth(tree.root, 1, growth)
+    assert select_path(tree, "uct", 1.0, {2: "dead: arithmetic"}, growth).path == (0,)
+    # Widening off, or no room for more children: selection descends to #1.
+    off = Growth(max_depth=12, max_children=12, widening=0.0)
+    full = Growth(max_depth=12, max_children=2, widening=1.0)
+    assert select_path(tree, "uct", 1.0, {2: "dead: arithmetic"}, off).path == (0, 1)
+    assert select_path(tree, "uct", 1.0, {2: "dead: arithmetic"}, full).path == (0, 1)
