@@ -20,7 +20,11 @@ class SearchConfig(BaseModel):
         "uct", description="UCT: Q + c*sqrt(ln N_parent / N); PUCT: Q + c*P*sqrt(N_parent)/(1+N)"
     )
     exploration: float = Field(1.0, ge=0.0, le=100.0, description="exploration constant c")
-    children: int = Field(4, ge=1, le=32, description="samples per expansion (k)")
+    children: int = Field(
+        1, ge=1, le=32,
+        description="samples per expansion (k); with progressive widening a node gets k "
+        "more each time it needs another live child",
+    )
     max_depth: int = Field(
         12, ge=0, le=64,
         description="nodes this deep are not expanded (0: only roll out from the root, "
@@ -32,7 +36,7 @@ class SearchConfig(BaseModel):
         "finished, expansion samples k more, up to this many",
     )
     widening: float = Field(
-        1.0, ge=0.0, le=100.0,
+        2.0, ge=0.0, le=100.0,
         description="progressive widening: a node with N visits gets k more sampled steps "
         "while it has fewer than ceil(widening * sqrt(N)) live children (0: off)",
     )
