@@ -19,6 +19,12 @@ SUBCOMMAND_MODULES = (
     "app.cli.search",
     "app.cli.app_cmd",
     "app.cli.runs",
+    "app.cli.replay",
+    "app.cli.resume",
+    "app.cli.fork",
+    "app.cli.export",
+    "app.cli.import_cmd",
+    "app.cli.delete",
     "app.cli.eval",
     "app.cli.bench",
 )

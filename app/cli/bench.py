@@ -82,16 +82,7 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
         "tokens": {
             "reuse": _tokens(reuse), "no_reuse": _tokens(no_reuse),
         },
-        "iteration_time_depth10_over_depth1": round(depth_reuse.ratio, 3),
-        "iteration_time_depth10_over_depth1_no_reuse": round(depth_none.ratio, 3),
-        "iteration_time_by_depth_ms": {
-            "reuse": {d: round(1000 * s, 1) for d, s in depth_reuse.seconds.items()},
-            "no_reuse": {d: round(1000 * s, 1) for d, s in depth_none.seconds.items()},
-            "what": f"one expansion ({depth_reuse.children} x {depth_reuse.expansion_tokens} "
-                    f"tokens) + one rollout ({depth_reuse.rollout_tokens} tokens) at a node "
-                    f"of depth d in a chain of {depth_reuse.node_tokens}-token nodes; median "
-                    f"of {repeats}",
-        },
+        **_depth_report(depth_reuse, depth_none, repeats),
         "mcts_tokens_per_s": round(speed.mcts_tokens_per_s, 1),
         "generate_tokens_per_s": round(speed.generate_tokens_per_s, 1),
         "mcts_tokens_per_s_over_generate": round(speed.ratio, 3),
@@ -104,6 +95,21 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
     report["met"] = {k: _met(report[k], op, v) for k, (op, v) in TARGETS.items()}
     report["wall_s"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def _depth_report(reuse: Any, none: Any, repeats: int) -> dict[str, Any]:
+    """Iteration time against depth, with KV-cache reuse and without."""
+    return {
+        "iteration_time_depth10_over_depth1": round(reuse.ratio, 3),
+        "iteration_time_depth10_over_depth1_no_reuse": round(none.ratio, 3),
+        "iteration_time_by_depth_ms": {
+            "reuse": {d: round(1000 * s, 1) for d, s in reuse.seconds.items()},
+            "no_reuse": {d: round(1000 * s, 1) for d, s in none.seconds.items()},
+            "what": f"one expansion ({reuse.children} x {reuse.expansion_tokens} tokens) + "
+                    f"one rollout ({reuse.rollout_tokens} tokens) at a node of depth d in a "
+                    f"chain of {reuse.node_tokens}-token nodes; median of {repeats}",
+        },
+    }
 
 
 def _tokens(run: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import add_common
+from app.cli.search import add_search_options, search_settings
 
 ROW_FIELDS = (
     "index", "problem", "strategy", "solved", "answer", "tokens_generated",
@@ -39,19 +40,10 @@ def register(sub: Any) -> None:
                         help="generated tokens per strategy per puzzle")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="most MCTS / Best-of-N iterations (default: the budget decides)")
-    parser.add_argument("--children", type=int, default=4, help="k: samples per expansion")
     parser.add_argument("--beam-width", type=int, default=4, help="B: paths kept per depth")
-    parser.add_argument("--reward", default="combined",
-                        choices=["confidence", "verifier", "combined"], help="MCTS's reward")
-    parser.add_argument("--c", type=float, default=1.0, dest="exploration",
-                        help="MCTS exploration constant")
-    parser.add_argument("--selection", default="uct", choices=["uct", "puct"],
-                        help="MCTS's selection rule: UCT ignores the model's prior, PUCT "
-                        "weights exploration by it (default uct)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N puzzles")
     parser.add_argument("--offset", type=int, default=0, metavar="N",
                         help="skip the first N puzzles (to split a run across processes)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
                         help="local model directory or cached hub id (default: bundled demo)")
     parser.add_argument("--out", default=None, metavar="FILE.csv|.json",
@@ -62,49 +54,26 @@ def register(sub: Any) -> None:
                         help="spend the whole budget even after a verified-correct answer")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the demo model is tiny)")
+    add_search_options(parser.add_argument_group(
+        "search settings", "MCTS's settings, as `mctslab search` takes them; the other "
+        "strategies take its seed, reward, step and rollout limits"), defaults=True)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     import torch
-    from engine.strategies.runner.runner.runner import (
-        DEFAULT_MAX_ITERATIONS,
-        StrategySettings,
-        parse_strategies,
-    )
 
     from engine.backends.hf import HFModel
     from engine.core.config import make_config
-    from engine.errors import InputError
-    from engine.tasks.game24 import load_puzzles
+    from engine.strategies.runner import DEFAULT_MAX_ITERATIONS, StrategySettings, parse_strategies
 
-    if args.token_budget < 1:
-        raise InputError("--token-budget must be at least 1 generated token.")
-    if args.iterations is not None and args.iterations < 1:
-        raise InputError("--iterations must be at least 1.")
-    if args.limit is not None and args.limit < 1:
-        raise InputError("--limit must be at least 1.")
-    if args.offset < 0:
-        raise InputError("--offset cannot be negative.")
-    if args.beam_width < 1:
-        raise InputError("--beam-width must be at least 1.")
-    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
-        raise InputError(f"--out {args.out}: use a file name ending in .csv or .json.")
+    _check_args(args)
     names = parse_strategies(args.strategies)
-    try:
-        puzzles = [" ".join(str(n) for n in p) for p in load_puzzles(args.puzzles)]
-    except OSError as err:
-        raise InputError(f"Cannot read --puzzles {args.puzzles}: {err.strerror}.") from None
-    end = None if args.limit is None else args.offset + args.limit
-    chosen = list(enumerate(puzzles))[args.offset:end]
-    if not chosen:
-        raise InputError(f"No puzzles to run in {args.puzzles} with --offset {args.offset}.")
+    chosen = _chosen_puzzles(args)
     torch.set_num_threads(max(1, args.threads))
-    config = make_config(children=args.children, reward=args.reward, seed=args.seed,
-                         exploration=args.exploration, selection=args.selection)
     settings = StrategySettings(
-        token_budget=args.token_budget, mcts_config=config,
+        token_budget=args.token_budget, mcts_config=make_config(**search_settings(args)),
         max_iterations=args.iterations or DEFAULT_MAX_ITERATIONS,
         beam_width=args.beam_width, stop_when_solved=not args.no_early_stop,
     )
@@ -116,17 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     model = HFModel(args.model)
 
     def make_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "token_budget": args.token_budget, "puzzles_file": args.puzzles,
-            "puzzles": len(chosen), "offset": args.offset, "seed": args.seed,
-            "children": args.children, "beam_width": args.beam_width, "reward": args.reward,
-            "selection": args.selection,
-            "max_iterations": args.iterations, "model": model.name,
-            "model_fingerprint": model.fingerprint, "device": model.device,
-            "early_stop": None if args.no_early_stop else EARLY_STOP_NOTE,
-            "puzzles_done": len({r["index"] for r in rows}),
-            "strategies": summarise(rows, names), "rows": rows,
-            }
+        return report_of(args, model, len(chosen), names, rows)
 
     def checkpoint(rows: list[dict[str, Any]]) -> None:
         # Rewritten after every puzzle, so a long run that is stopped keeps what it did.
@@ -143,12 +102,64 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Raise ``InputError`` for an eval-specific flag out of range (the search settings are
+    checked by ``make_config``)."""
+    from engine.errors import InputError
+
+    if args.token_budget < 1:
+        raise InputError("--token-budget must be at least 1 generated token.")
+    if args.iterations is not None and args.iterations < 1:
+        raise InputError("--iterations must be at least 1.")
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1.")
+    if args.offset < 0:
+        raise InputError("--offset cannot be negative.")
+    if args.beam_width < 1:
+        raise InputError("--beam-width must be at least 1.")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
+        raise InputError(f"--out {args.out}: use a file name ending in .csv or .json.")
+
+
+def _chosen_puzzles(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """(index in the file, puzzle text) of the puzzles ``--offset`` and ``--limit`` pick."""
+    from engine.errors import InputError
+    from engine.tasks.game24 import load_puzzles
+
+    try:
+        puzzles = [" ".join(str(n) for n in p) for p in load_puzzles(args.puzzles)]
+    except OSError as err:
+        raise InputError(f"Cannot read --puzzles {args.puzzles}: {err.strerror}.") from None
+    end = None if args.limit is None else args.offset + args.limit
+    chosen = list(enumerate(puzzles))[args.offset:end]
+    if not chosen:
+        raise InputError(f"No puzzles to run in {args.puzzles} with --offset {args.offset}.")
+    return chosen
+
+
+def report_of(args: argparse.Namespace, model: Any, puzzles: int, names: Sequence[str],
+              rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The eval report: the settings, the per-strategy summary and every row."""
+    return {
+        "token_budget": args.token_budget, "puzzles_file": args.puzzles,
+        "puzzles": puzzles, "offset": args.offset, "seed": args.seed,
+        "children": args.children, "beam_width": args.beam_width, "reward": args.reward,
+        "selection": args.selection,
+        "max_iterations": args.iterations, "model": model.name,
+        "model_fingerprint": model.fingerprint, "device": model.device,
+        "early_stop": None if args.no_early_stop else EARLY_STOP_NOTE,
+        "puzzles_done": len({r["index"] for r in rows}),
+        "strategies": summarise(rows, names), "rows": rows,
+    }
+
+
 def _evaluate(model: Any, chosen: Sequence[tuple[int, str]], names: Sequence[Any],
               settings: Any, store: Any,
               checkpoint: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
     """Every strategy on every puzzle, one progress-bar tick per (puzzle, strategy)."""
-    from engine.strategies.runner.runner.runner import run_strategy
     from tqdm import tqdm
+
+    from engine.strategies.runner import run_strategy
 
     rows: list[dict[str, Any]] = []
     with tqdm(total=len(chosen) * len(names), desc="eval", unit="search", file=sys.stderr,

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 import time
+import typing
 from typing import Any
 
 from app.cli import add_common
+from engine.core.config import SearchConfig
 
 
 def register(sub: Any) -> None:
@@ -18,7 +20,7 @@ def register(sub: Any) -> None:
         "every event to the database (one transaction per iteration).",
     )
     parser.add_argument("problem", help="the problem, e.g. '4 5 6 10' for Game of 24")
-    parser.add_argument("--task", default="game24", choices=["game24", "freeform"])
+    parser.add_argument("--task", **search_option("task", defaults=True))
     parser.add_argument("--iterations", type=int, default=40, help="MCTS iterations (default 40)")
     add_search_options(parser, defaults=True)
     parser.add_argument("--no-cache-reuse", action="store_true",
@@ -30,43 +32,54 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
-# Search settings as command-line flags: flag -> (SearchConfig field, argparse options).
-# Help text and defaults come from SearchConfig itself, so the two cannot drift apart.
-SEARCH_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--seed": ("seed", {"type": int}),
-    "--children": ("children", {"type": int}),
-    "--c": ("exploration", {"type": float}),
-    "--selection": ("selection", {"choices": ["uct", "puct"]}),
-    "--granularity": ("granularity", {"choices": ["step", "mini-step"]}),
-    "--mini-step-tokens": ("mini_step_tokens", {"type": int, "choices": [32, 64]}),
-    "--reflection": ("reflection", {"choices": ["off", "on"]}),
-    "--reward": ("reward", {"choices": ["confidence", "verifier", "combined"]}),
-    "--evaluator": ("evaluator", {"choices": ["outcome", "confidence", "step-check",
-                                              "self-eval"]}),
-    "--step-check": ("step_check", {"choices": ["off", "on"]}),
-    "--leaf-value": ("leaf_value", {"choices": ["rollout", "value", "mixed"]}),
-    "--value-weight": ("value_weight", {"type": float}),
-    "--temperature": ("temperature", {"type": float}),
-    "--max-depth": ("max_depth", {"type": int}),
-    "--reference": ("reference_answer", {}),
+# Search settings as command-line flags: one flag per ``SearchConfig`` field, whose type,
+# choices, default and help come from the field itself (``search_option``), so the CLI and
+# the config cannot drift apart; `search`, `fork` and `eval` share this one table.
+FLAG_NAMES = {"exploration": "--c", "reference_answer": "--reference"}
+"""Fields whose flag is not ``--`` and the field's name with dashes."""
+NOT_FLAGS = {"task": "`search --task` (a fork keeps its task; eval is Game of 24)",
+             "cache_reuse": "`search --no-cache-reuse`"}
+"""Fields with a flag of their own, or none, and why."""
+SEARCH_OPTIONS: dict[str, str] = {
+    FLAG_NAMES.get(field, "--" + field.replace("_", "-")): field
+    for field in SearchConfig.model_fields if field not in NOT_FLAGS
 }
+"""Flag -> ``SearchConfig`` field."""
 
 
-def add_search_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+def search_option(field: str, *, defaults: bool) -> dict[str, Any]:
+    """``add_argument`` keywords for ``SearchConfig`` field ``field``: its type (a
+    ``Literal``'s values as choices), its description as help, and its default (with
+    ``defaults=False``, none: the flag is left out of the args unless given)."""
+    info = SearchConfig.model_fields[field]
+    annotation = info.annotation
+    options: dict[str, Any] = {}
+    description = (info.description or field).replace("%", "%%")
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = list(typing.get_args(annotation))
+        options.update(choices=choices, type=type(choices[0]))
+    elif annotation in (int, float):
+        options["type"] = annotation
+    elif annotation not in (str, str | None):
+        raise TypeError(f"SearchConfig.{field}: no command-line form for {annotation}")
+    if defaults:
+        options.update(default=info.default, help=f"{description} (default: %(default)s)")
+    else:
+        options.update(default=argparse.SUPPRESS,
+                       help=f"{description} (default: the parent run's)")
+    return options
+
+
+def add_search_options(parser: argparse._ActionsContainer, *, defaults: bool) -> None:
     """Add every search setting; ``defaults=False`` leaves unset flags out of the args
     (``mctslab fork`` keeps the parent's value for those)."""
-    from engine.core.config import SearchConfig
-
-    for flag, (field, options) in SEARCH_OPTIONS.items():
-        info = SearchConfig.model_fields[field]
-        default = info.default if defaults else argparse.SUPPRESS
-        parser.add_argument(flag, dest=field, default=default,
-                            help=info.description, **options)
+    for flag, field in SEARCH_OPTIONS.items():
+        parser.add_argument(flag, dest=field, **search_option(field, defaults=defaults))
 
 
 def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The search settings given on the command line (all of them with defaults=True)."""
-    return {field: getattr(args, field) for field, _ in SEARCH_OPTIONS.values()
+    return {field: getattr(args, field) for field in SEARCH_OPTIONS.values()
             if hasattr(args, field)}
 
 
@@ -79,7 +92,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from engine.backends.hf import HFModel
-    from engine.core.report import nodes_report, search_summary
     from engine.errors import InputError
     from engine.strategies.search import Search
     from storage import open_store
@@ -94,13 +106,22 @@ def _run(args: argparse.Namespace) -> int:
         problem=search.tree.problem, config=config, model_name=model.name,
         model_fingerprint=model.fingerprint, title=args.title,
     )
+    return run_and_report(args, store, run_id, search, args.iterations)
+
+
+def run_and_report(args: argparse.Namespace, store: Any, run_id: int, search: Any,
+                   iterations: int) -> int:
+    """Run ``iterations`` iterations on a stored run (``search``, ``resume``, ``fork``) and
+    print the result: JSON with ``--json``, else a readable summary."""
+    from engine.core.report import nodes_report, search_summary
+
     started = time.monotonic()
-    run_iterations(store, run_id, search, args.iterations)
+    run_iterations(store, run_id, search, iterations)
     wall_s = time.monotonic() - started
     result: dict[str, Any] = {"run_id": run_id, **search_summary(search.tree),
                               "wall_s": round(wall_s, 3)}
     if args.json:
-        result["nodes"] = nodes_report(search.tree, config)
+        result["nodes"] = nodes_report(search.tree, search.config)
         print(json.dumps(result))
     else:
         print(render_summary(search, result))

@@ -1,0 +1,62 @@
+"""Runs written as event streams by the engine's own phase rules (``engine.core.phases``),
+with made-up model output, saved in a real store: for moments a seeded model run does not
+reliably reach (a closed answer)."""
+
+from __future__ import annotations
+
+from engine.core.config import SearchConfig, make_config
+from engine.core.events import (
+    Backpropagated,
+    ChildSpec,
+    Event,
+    Expanded,
+    Rollout,
+    Simulated,
+    TokenCounts,
+)
+from engine.core.phases import backup_path, closed_nodes, select_path, simulation_target
+from engine.core.tree import Tree, apply
+from storage import RunStore
+
+PROBLEM = "4 5 6 10"
+WRONG = "(4+5)*(10-6)=24"
+
+
+def closed_answer_events(config: SearchConfig | None = None) -> list[Event]:
+    """Iteration 0: the root gets a wrong final answer #1 and a step #2, and #1 is
+    evaluated. Iteration 1's selection may not enter #1 any more (closed) and walks to #2."""
+    config = config or make_config()
+    tree = Tree.new(PROBLEM)
+    events: list[Event] = []
+
+    def push(event: Event) -> None:
+        apply(tree, event)
+        events.append(event)
+
+    def select() -> None:
+        closed = closed_nodes(tree, max_depth=config.max_depth,
+                              reflection=config.reflection == "on")
+        push(select_path(tree, config.selection, config.exploration, closed))
+
+    select()
+    children = (
+        ChildSpec(1, "answer", f"Answer: {WRONG}", (), -0.5, 1, (), True, WRONG, False),
+        ChildSpec(2, "step", "Step: 10-4=6 (left: 5 6 6)", (), -0.9, 1, (), False, None, None),
+    )
+    push(Expanded(0, 0, children, "sampled 2 next steps"))
+    push(Simulated(0, simulation_target(0, children),
+                   Rollout("", (), (), 0.0, WRONG, False, "verifier")))
+    push(Backpropagated(0, backup_path(tree.pending), 0.0, TokenCounts()))
+    select()
+    return events
+
+
+def save(store: RunStore, events: list[Event], title: str,
+         config: SearchConfig | None = None) -> int:
+    """Save ``events`` as a finished run of ``config`` (the default); return its id."""
+    run_id = store.create_run(problem=PROBLEM, config=config or make_config(),
+                              model_name="synthetic", model_fingerprint="synthetic", title=title)
+    done = sum(1 for e in events if e.phase == "backprop")
+    store.append_events(run_id, events, iterations_done=done)
+    store.set_status(run_id, "finished")
+    return run_id
