@@ -40,7 +40,8 @@ from engine.core.tree import Node, Tree
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 TEMPLATE_NAME = "graph_template.html"
-LabelBy = Literal["nq", "uct"]
+LabelBy = Literal["nq", "score"]
+"""A node's label: its (N, Q), or its current selection score under the run's rule."""
 
 X_GAP = 64.0
 """Horizontal distance between neighbouring leaves, in vis-network pixels."""
@@ -160,10 +161,11 @@ def format_score(x: float) -> str:
 
 
 def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
-               change: Change | None) -> str:
-    """The text under a node: (N, Q) or its current selection score, plus any change."""
-    if label_by == "uct":
-        label = "root" if score is None else f"UCT {format_score(score.total)}"
+               change: Change | None, rule: str) -> str:
+    """The text under a node: (N, Q) or its current selection score named by the run's
+    ``rule`` (``UCT 1.269``, ``PUCT 0.431``), plus any change."""
+    if label_by == "score":
+        label = "root" if score is None else f"{rule.upper()} {format_score(score.total)}"
     else:
         label = f"N={node.visits}\nQ={node.q:.2f}"
     if change is not None:
@@ -172,17 +174,20 @@ def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
     return label
 
 
-def node_tooltip(node: Node, score: ScoreBreakdown | None) -> str:
-    """Plain-text tooltip: the step, N, Q, prior and the selection score with its terms."""
+def node_tooltip(node: Node, score: ScoreBreakdown | None, rule: str) -> str:
+    """Plain-text tooltip: the step, N, Q, prior and the selection score with its terms
+    (and why selection may not take the node, when it may not)."""
     text = node.text if len(node.text) <= TOOLTIP_TEXT_CHARS else \
         node.text[:TOOLTIP_TEXT_CHARS] + "…"
     lines = [f"#{node.id} {node.kind}", text, "",
              f"N = {node.visits}   Q = {node.q:.3f}   value sum = {node.value_sum:.3f}",
              f"prior (log p) = {node.prior:.3f}"]
     if score is not None:
-        lines.append(f"score = {format_score(score.exploitation)} (exploitation) + "
-                     f"{format_score(score.exploration)} (exploration) = "
+        lines.append(f"{rule.upper()} score = {format_score(score.exploitation)} "
+                     f"(exploitation) + {format_score(score.exploration)} (exploration) = "
                      f"{format_score(score.total)}")
+        if score.excluded is not None:
+            lines.append(f"not selectable: {score.excluded}")
     if node.answer is not None:
         verdict = {True: "correct", False: "wrong", None: "not verified"}[node.verdict]
         lines.append(f"answer: {node.answer} ({verdict})")
@@ -190,7 +195,7 @@ def node_tooltip(node: Node, score: ScoreBreakdown | None) -> str:
 
 
 def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | None,
-                  highlight: Highlight, label_by: LabelBy) -> dict[str, Any]:
+                  highlight: Highlight, label_by: LabelBy, rule: str) -> dict[str, Any]:
     background = q_colour(node.q) if node.visits else UNVISITED_COLOUR
     border, border_width = "#555555", 1
     if node.kind == "reflection":
@@ -201,8 +206,8 @@ def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | 
         border, border_width = WRONG_COLOUR, 3
     shape = {"root": "square", "answer": "star", "reflection": "diamond"}.get(node.kind, "dot")
     options: dict[str, Any] = {
-        "label": node_label(node, score, label_by, highlight.changed.get(node.id)),
-        "title": node_tooltip(node, score),
+        "label": node_label(node, score, label_by, highlight.changed.get(node.id), rule),
+        "title": node_tooltip(node, score, rule),
         "x": pos[0], "y": pos[1],
         "size": 10 + 5 * math.sqrt(node.visits),
         "shape": shape,
@@ -229,22 +234,23 @@ def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | 
 
 
 def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlight,
-                 *, label_by: LabelBy = "nq") -> nx.DiGraph:
+                 *, rule: str, label_by: LabelBy = "nq") -> nx.DiGraph:
     """The tree as a DiGraph whose node and edge attributes are vis-network options.
 
-    ``scores`` is the engine's current selection score of each node
-    (``engine.core.selection.tree_scores``); it is shown, never recomputed here.
+    ``scores`` is the engine's current selection score of each node under the selection
+    ``rule`` (``engine.core.selection.tree_scores``); it is shown, never recomputed here,
+    and labelled by the rule's name.
     """
     graph = nx.DiGraph(roles={
         "phase": highlight.phase, "path": list(highlight.path),
         "new_children": list(highlight.new_children), "rolled_out": highlight.rolled_out,
-        "changed": sorted(highlight.changed),
+        "changed": sorted(highlight.changed), "origin": highlight.origin,
     })
     positions = tidy_layout(tree)
     path_edges = highlight.edges
     for node in tree.nodes:
         graph.add_node(node.id, **_node_options(node, positions[node.id], scores.get(node.id),
-                                                highlight, label_by))
+                                                highlight, label_by, rule))
     for node in tree.nodes:
         if node.parent is None:
             continue
@@ -305,9 +311,9 @@ def legend_stops() -> list[tuple[str, str]]:
 
 
 def graph_html(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlight, *,
-               label_by: LabelBy = "nq", height: int = 620) -> str:
+               label_by: LabelBy = "nq", rule: str = "uct", height: int = 620) -> str:
     """A standalone HTML page of the tree (vis-network inline, no network request)."""
-    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by))
+    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by, rule=rule))
     net = Network(height=f"{height}px", width="100%", directed=True, cdn_resources="in_line")
     # pyvis's add_node/add_edge check membership in lists (quadratic); the data is already
     # checked by networkx, so hand it over directly.

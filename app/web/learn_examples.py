@@ -16,11 +16,18 @@ from engine.core.events import (
     Simulated,
     TokenCounts,
 )
-from engine.core.phases import backup_path, expansion_decision, select_path, simulation_target
+from engine.core.phases import (
+    backup_path,
+    closed_nodes,
+    expansion_decision,
+    select_path,
+    simulation_target,
+)
 from engine.core.tree import Tree, apply
 from engine.tasks.reflection import REFLECTION_LINE
 
 PROBLEM = "4 5 6 10"
+MAX_DEPTH = 12
 
 
 def _child(node_id: int, text: str, prior: float, *, answer: str | None = None,
@@ -62,10 +69,11 @@ def example_events(rule: str = "uct", c: float = 1.0) -> list[Event]:
     ]
     generated = 0
     for iteration, (children, text, value, confs, answer, verdict, reward) in enumerate(plan):
-        selected = select_path(tree, rule, c)
+        closed = closed_nodes(tree, max_depth=MAX_DEPTH, reflection=False)
+        selected = select_path(tree, rule, c, closed)
         push(selected)
         leaf = selected.path[-1]
-        decision = expansion_decision(tree.nodes[leaf], max_depth=12, reflection=False)
+        decision = expansion_decision(tree.nodes[leaf], max_depth=MAX_DEPTH, reflection=False)
         if (decision.action == "sample") != bool(children):
             raise AssertionError(f"the example's plan breaks the expansion rule at #{leaf}")
         reason = f"sampled {len(children)} next steps" if children else decision.reason

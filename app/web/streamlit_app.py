@@ -6,25 +6,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.web.state import keep_widget_values
+
 # Not "pages/": Streamlit would also serve that folder as old-style pages, bypassing the
 # navigation below when a page is opened by its URL.
 PAGES_DIR = Path(__file__).resolve().parent / "page_scripts"
 FAVICON = Path(__file__).resolve().parent / "favicon.png"
-# Settings typed on the Search page outlive a visit to another page: Streamlit drops the
-# state of widgets that are not drawn, unless the value is written back each run.
-KEPT_PREFIXES = ("cfg_", "problem", "model_name", "run_n", "example_index")
-
-
-def keep_widget_state() -> None:
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(KEPT_PREFIXES):
-            st.session_state[key] = st.session_state[key]
-
-
 def main() -> None:
     # A local file: a Material icon here would make the browser fetch it from Google.
     st.set_page_config(page_title="MCTS Lab", page_icon=str(FAVICON), layout="wide")
-    keep_widget_state()
+    # Settings typed on the Search page outlive a visit to another page.
+    keep_widget_values()
     pages = [
         st.Page(str(PAGES_DIR / "search.py"), title="Search", icon=":material/search:",
                 default=True),

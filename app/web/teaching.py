@@ -2,10 +2,14 @@
 
 Pure functions that return Markdown built only from numbers and node ids (no problem or
 model text, so nothing a user typed is ever interpreted as Markdown or HTML). The numbers
-come from the events (the engine's score breakdown); nothing is re-decided here.
+come from the events (the engine's score breakdown); nothing is re-decided here: a tie is
+named by ``engine.core.selection.tied_with_chosen``, and the formulas only write out the
+breakdown's own terms.
 """
 
 from __future__ import annotations
+
+import math
 
 from app.web.graph import backprop_changes, format_score
 from engine.core.config import SearchConfig
@@ -18,6 +22,7 @@ from engine.core.events import (
     SelectionLevel,
     Simulated,
 )
+from engine.core.selection import tied_with_chosen
 from engine.core.tree import Tree
 from engine.tasks.reflection import REFLECTION_LINE
 
@@ -32,7 +37,7 @@ PHASE_TITLES = {
 def explain(tree: Tree, event: Event, config: SearchConfig) -> str:
     """What ``event`` (already applied to ``tree``) did, in plain words and numbers."""
     if isinstance(event, Selected):
-        return explain_selection(event, config)
+        return explain_selection(tree, event, config)
     if isinstance(event, Expanded):
         return explain_expansion(event)
     if isinstance(event, Simulated):
@@ -44,31 +49,65 @@ def score_formula(score: ScoreBreakdown, parent_visits: int, config: SearchConfi
     """One child's score written out with its inputs: ``Q + c*... = a + b = total``."""
     c = config.exploration
     if config.selection == "uct":
-        if score.visits == 0:
+        if score.visits == 0 and math.isinf(score.exploration):
             return ("N = 0, so the exploration term is ∞ (an unvisited child is always "
                     "tried first): score = **∞**")
+        if score.visits == 0:
+            return (f"N = 0: its state value {score.exploitation:.3f} stands in for Q, as "
+                    f"one visit: {score.exploitation:.3f} + {c:g}·√(ln {parent_visits} / 1) "
+                    f"= {score.exploitation:.3f} + {score.exploration:.3f} = "
+                    f"**{format_score(score.total)}**")
         return (f"{score.exploitation:.3f} + {c:g}·√(ln {parent_visits} / {score.visits}) = "
                 f"{score.exploitation:.3f} + {score.exploration:.3f} = "
                 f"**{format_score(score.total)}**")
-    return (f"{score.exploitation:.3f} + {c:g}·{score.prior:.3f}·√{parent_visits} / "
+    # PUCT takes the square root of at least 1 visit (a parent not visited yet explores too).
+    root = f"√{parent_visits}" if parent_visits else "√max(0, 1)"
+    return (f"{score.exploitation:.3f} + {c:g}·{score.prior:.3f}·{root} / "
             f"(1 + {score.visits}) = {score.exploitation:.3f} + {score.exploration:.3f} = "
             f"**{format_score(score.total)}**")
 
 
-def explain_level(level: SelectionLevel, config: SearchConfig) -> str:
-    """One level of selection: every sibling's score, the winner marked."""
-    rule = "Q + c·√(ln N_parent / N)" if config.selection == "uct" else \
-        "Q + c·P·√N_parent / (1 + N)"
+RULE_FORMULAS = {"uct": "Q + c·√(ln N_parent / N)", "puct": "Q + c·P·√N_parent / (1 + N)"}
+
+
+def explain_level(tree: Tree, level: SelectionLevel, config: SearchConfig) -> str:
+    """One level of selection: every sibling's score, the winner marked, a tie and how it
+    was broken said, siblings selection may not take marked."""
+    tied = tied_with_chosen(level)
     lines = [f"At node #{level.parent} (N_parent = {level.parent_visits}), "
-             f"score = {rule}:"]
+             f"{config.selection.upper()} score = {RULE_FORMULAS[config.selection]}:"]
     for score in level.scores:
-        mark = " ← **chosen**" if score.child == level.chosen else ""
+        if score.child == level.chosen:
+            mark = " ← **chosen**" + (" (first of a tie)" if tied else "")
+        elif score.child in tied:
+            mark = " ← tied"
+        elif score.excluded is not None:
+            mark = " — excluded: selection may not enter it (the Inspector says why)"
+        else:
+            mark = ""
         lines.append(f"- #{score.child}: {score_formula(score, level.parent_visits, config)}"
                      f"{mark}")
+    if tied:
+        lines.append("")
+        lines.append(explain_tie(tree, level, tied))
     return "\n".join(lines)
 
 
-def explain_selection(event: Selected, config: SearchConfig) -> str:
+def explain_tie(tree: Tree, level: SelectionLevel, tied: list[int]) -> str:
+    """How a tie at ``level`` was broken (``engine.core.selection.pick``): the child listed
+    first among the parent's children wins; siblings from one expansion are listed
+    most-sampled first, then most likely (a child added later, after them)."""
+    chosen = next(s for s in level.scores if s.child == level.chosen)
+    ids = [level.chosen, *tied]
+    order = ", ".join(f"#{n} (sampled {tree.nodes[n].count}×, log p = "
+                      f"{tree.nodes[n].prior:.2f})" for n in ids)
+    return (f"**Tie:** {len(ids)} children score exactly {format_score(chosen.total)}. A tie "
+            f"goes to the child listed first among #{level.parent}'s children, and siblings "
+            "are listed most-sampled first, then most likely (children added later, such as "
+            f"a reflection, come after them): {order}. So #{level.chosen} is chosen.")
+
+
+def explain_selection(tree: Tree, event: Selected, config: SearchConfig) -> str:
     path = " → ".join(f"#{n}" for n in event.path)
     if not event.levels:
         return (f"**Selection** starts at the root. The root has no children yet, so the "
@@ -76,7 +115,7 @@ def explain_selection(event: Selected, config: SearchConfig) -> str:
     parts = [f"**Selection** walked from the root down {len(event.levels)} level(s), each "
              f"time taking the child with the highest score, and stopped at #{event.path[-1]},"
              f" which has no children yet. Path: {path}."]
-    parts.extend(explain_level(level, config) for level in event.levels)
+    parts.extend(explain_level(tree, level, config) for level in event.levels)
     return "\n\n".join(parts)
 
 
@@ -87,6 +126,13 @@ ORIGIN_NOTES: dict[str, str] = {
     "user": " (step written by hand)",
 }
 """How an expansion outside the four-phase cycle is named after its phase title."""
+
+
+def event_title(event: Event) -> str:
+    """The event's phase title, with its origin when it is an expansion outside the
+    four-phase cycle: ``2 · Expansion (beam search step)``."""
+    origin = event.origin if isinstance(event, Expanded) else "phase"
+    return PHASE_TITLES[event.phase] + ORIGIN_NOTES[origin]
 
 
 def explain_expansion(event: Expanded) -> str:

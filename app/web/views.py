@@ -17,7 +17,8 @@ import streamlit as st
 
 from app.web.graph import Highlight, LabelBy, format_score, highlight_for, tree_digraph, vis_data
 from app.web.graph_component import graph_component
-from app.web.teaching import PHASE_TITLES, explain, score_formula
+from app.web.state import PANELS, Key, MomentKeys
+from app.web.teaching import event_title, explain, score_formula
 from engine.core.config import SearchConfig
 from engine.core.events import (
     Backpropagated,
@@ -27,10 +28,11 @@ from engine.core.events import (
     Selected,
     SelectionLevel,
 )
-from engine.core.selection import children_scores, pick, sibling_priors, tree_scores
+from engine.core.phases import closed_nodes, select_path
+from engine.core.selection import children_scores, pick, tree_scores
 from engine.core.tree import Node, Tree, apply, best_answer
+from engine.errors import SearchExhausted
 
-PANELS = ("Inspector", "What just happened", "Charts")
 VERDICT_WORDS = {True: "correct ✅", False: "wrong ❌", None: "not verified"}
 
 
@@ -57,34 +59,44 @@ def node_choice_label(tree: Tree, node_id: int) -> str:
     return f"#{node.id} {node.kind} · {text[:56]}"
 
 
-def selected_node(tree: Tree, select_key: str) -> int:
+def selected_node(tree: Tree, key: Key[int | None]) -> int:
     """The node chosen in the select box (or by a click), the root when there is none."""
-    value = st.session_state.get(select_key)
+    value = key.get()
     return value if isinstance(value, int) and 0 <= value < len(tree.nodes) else 0
 
 
+def closed_now(tree: Tree, config: SearchConfig) -> dict[int, str]:
+    """The nodes selection may not enter now, and why (``engine.core.phases.closed_nodes``,
+    with the run's settings, as ``Search`` calls it)."""
+    return closed_nodes(tree, max_depth=config.max_depth, reflection=config.reflection == "on")
+
+
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
-                 selected: int | None, view_key: str, key: str, select_key: str) -> None:
+                 selected: int | None, view_key: str, keys: MomentKeys) -> None:
     """The interactive graph and the select box that mirrors its selection."""
-    label_by: LabelBy = "uct" if st.session_state.get(f"{key}_label_uct") else "nq"
-    scores = tree_scores(tree, config.selection, config.exploration)
-    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by))
+    label_by: LabelBy = "score" if keys.label_by_score.get() else "nq"
+    scores = tree_scores(tree, config.selection, config.exploration, closed_now(tree, config))
+    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by,
+                                 rule=config.selection))
 
     def on_click() -> None:
-        clicked = st.session_state.get(key)
+        clicked = keys.graph.get()
         if isinstance(clicked, dict) and isinstance(clicked.get("node"), int):
-            st.session_state[select_key] = clicked["node"]
+            keys.node.set(clicked["node"])
 
-    graph_component(data, selected=selected, view_key=view_key, key=key, on_change=on_click)
+    graph_component(data, selected=selected, view_key=view_key, key=keys.graph.name,
+                    on_change=on_click)
     left, right = st.columns([3, 1])
     with left:
         ids = list(range(len(tree.nodes)))
-        st.session_state[select_key] = selected_node(tree, select_key)
-        st.selectbox("Selected node (or click one in the graph)", ids, key=select_key,
+        keys.node.set(selected_node(tree, keys.node))
+        st.selectbox("Selected node (or click one in the graph)", ids, key=keys.node.name,
                      format_func=lambda n: node_choice_label(tree, n))
     with right:
-        st.toggle("Label nodes by UCT score", key=f"{key}_label_uct",
-                  help="Show each node's current selection score instead of (N, Q).")
+        st.toggle(f"Label nodes by {config.selection.upper()} score",
+                  key=keys.label_by_score.name,
+                  help="Show each node's current selection score (the run's rule) instead "
+                  "of (N, Q).")
 
 
 def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
@@ -135,21 +147,35 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
         mine = next((s for s in level.scores if s.child == node.id), None)
         if mine is not None:
             st.markdown(f"#{node.id}: " + score_formula(mine, level.parent_visits, config))
-    now = children_scores(tree, node.parent, config.selection, config.exploration)
-    best = pick(now).child if now else None
+    now = children_scores(tree, node.parent, config.selection, config.exploration,
+                          closed_now(tree, config))
+    open_now = [s for s in now if s.excluded is None]
+    best = pick(open_now).child if open_now else None
     st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
-               "★ = what selection would choose next")
+               "★ = what selection would choose here next")
     st.dataframe(score_table(now, best, node.id), hide_index=True)
+    st.caption(next_selection_line(tree, config))
+
+
+def next_selection_line(tree: Tree, config: SearchConfig) -> str:
+    """The path the next selection would walk (``engine.core.phases.select_path``)."""
+    try:
+        nxt = select_path(tree, config.selection, config.exploration, closed_now(tree, config))
+    except SearchExhausted as err:
+        return f"Next selection: none. {err}"
+    return "Next selection would walk " + " → ".join(f"#{n}" for n in nxt.path) + \
+        " (the tree as it stands; closed nodes skipped)"
 
 
 def score_table(scores: Sequence[ScoreBreakdown], chosen: int | None,
                 current: int) -> pd.DataFrame:
-    """The engine's breakdown as a table; ★ marks the winner, ◀ the inspected node."""
+    """The engine's breakdown as a table; ★ marks the winner, ◀ the inspected node; a
+    sibling selection may not take says why."""
     return pd.DataFrame([{
         "": ("★ " if s.child == chosen else "") + ("◀" if s.child == current else ""),
         "child": f"#{s.child}", "N": s.visits, "prior P": round(s.prior, 4),
         "exploitation": round(s.exploitation, 4), "exploration": format_score(s.exploration),
-        "score": format_score(s.total),
+        "score": format_score(s.total), "excluded": s.excluded or "",
     } for s in scores])
 
 
@@ -189,7 +215,7 @@ def render_teaching(tree: Tree, config: SearchConfig, events: Sequence[Event]) -
                 "root.")
         return
     for event in events:
-        st.markdown(f"##### {PHASE_TITLES[event.phase]}")
+        st.markdown(f"##### {event_title(event)}")
         st.markdown(explain(tree, event, config))
 
 
@@ -221,7 +247,8 @@ def iteration_points(problem: str, events: Sequence[Event]) -> list[IterationPoi
     return points
 
 
-def render_charts(tree: Tree, events: Sequence[Event], node_id: int) -> None:
+def render_charts(tree: Tree, config: SearchConfig, events: Sequence[Event],
+                  node_id: int) -> None:
     points = iteration_points(tree.problem, events)
     if not points:
         st.info("The charts fill in after the first complete iteration.")
@@ -234,46 +261,46 @@ def render_charts(tree: Tree, events: Sequence[Event], node_id: int) -> None:
         st.dataframe(changes[["best_answer", "solved"]].reset_index(), hide_index=True)
         st.caption("Tokens over iterations")
         st.line_chart(frame[["generated", "unique", "forwarded"]])
-    render_policy_chart(tree, node_id)
+    render_policy_chart(tree, config, node_id)
 
 
-def render_policy_chart(tree: Tree, node_id: int) -> None:
-    """Visit share (the improved policy π) next to the prior p, for the node's children."""
+def render_policy_chart(tree: Tree, config: SearchConfig, node_id: int) -> None:
+    """Visit share (the improved policy π) next to the prior P that selection uses
+    (``engine.core.selection.children_scores``), for the node's children."""
     node = tree.nodes[node_id]
     children = [tree.nodes[c] for c in node.children]
-    st.caption(f"Visit share π vs prior p among the children of #{node_id}")
+    st.caption(f"Visit share π vs prior P among the children of #{node_id}")
     if not children:
         st.info(f"#{node_id} has no children yet.")
         return
-    priors = sibling_priors([c.prior for c in children], [c.count for c in children])
+    scores = children_scores(tree, node_id, config.selection, config.exploration)
     total = sum(c.visits for c in children) or 1
     frame = pd.DataFrame({
         "child": [f"#{c.id}" for c in children],
         "visit share π": [c.visits / total for c in children],
-        "prior p": priors,
+        "prior P": [s.prior for s in scores],
     }).set_index("child")
     st.bar_chart(frame, stack=False)
 
 
 def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
-                  step_events: Sequence[Event], *, key: str, view_key: str) -> None:
+                  step_events: Sequence[Event], *, keys: MomentKeys, view_key: str) -> None:
     """Graph, inspector, teaching panel and charts for ``tree`` after ``events``;
     ``step_events`` are the ones just run (highlighted and explained)."""
-    select_key = f"{key}_node"
     highlight = merge_highlights(tree, step_events)
-    render_graph(tree, config, highlight, selected=selected_node(tree, select_key),
-                 view_key=view_key, key=f"{key}_graph", select_key=select_key)
-    node_id = selected_node(tree, select_key)
+    render_graph(tree, config, highlight, selected=selected_node(tree, keys.node),
+                 view_key=view_key, keys=keys)
+    node_id = selected_node(tree, keys.node)
     # One panel at a time: a hidden tab would still be drawn (and its charts redrawn) on
     # every step.
-    panel = st.radio("Panel", PANELS, key=f"{key}_panel", horizontal=True,
+    panel = st.radio("Panel", PANELS, key=keys.panel.name, horizontal=True,
                      label_visibility="collapsed")
     if panel == "Inspector":
         render_inspector(tree, config, events, node_id)
     elif panel == "What just happened":
         render_teaching(tree, config, step_events)
     else:
-        render_charts(tree, events, node_id)
+        render_charts(tree, config, events, node_id)
 
 
 def summary_line(tree: Tree) -> str:

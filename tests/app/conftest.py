@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from apptest_support import APP_SCRIPT, TIMEOUT_S, copy_db, open_app_page
 from streamlit.testing.v1 import AppTest
-
-APP_SCRIPT = Path(__file__).resolve().parents[2] / "app" / "web" / "streamlit_app.py"
-TIMEOUT_S = 300
 
 
 @pytest.fixture
@@ -47,19 +44,27 @@ def stored_run_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     yield path, live.run_id
 
 
+@pytest.fixture(scope="session")
+def beam_run_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A database holding one saved beam-search run on '4 5 6 10' (a small budget), saved as
+    ``mctslab eval --save-runs`` saves it."""
+    from app.cli.eval import save_run
+    from engine.backends.hf import HFModel
+    from engine.core.config import make_config
+    from engine.strategies.runner import StrategySettings, run_strategy
+    from storage import open_store
+
+    path = tmp_path_factory.mktemp("beam") / "runs.db"
+    model = HFModel()
+    settings = StrategySettings(token_budget=40, mcts_config=make_config(seed=1),
+                                beam_width=2, stop_when_solved=False)
+    result = run_strategy("beam", model, "4 5 6 10", settings)
+    return path, save_run(open_store(str(path)), model, result)
+
+
 @pytest.fixture
 def stored_app(stored_run_db: tuple[Path, int], db_path: Path) -> Callable[[str], AppTest]:
     """A copy of the stored run's database for this test, and a way to open a page of the
     app on it."""
-    # SQLite's backup API copies what is still in the write-ahead log too.
-    with sqlite3.connect(stored_run_db[0]) as source, sqlite3.connect(db_path) as target:
-        source.backup(target)
-
-    def open_page(page: str) -> AppTest:
-        at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT_S)
-        at.run()
-        at.switch_page(page).run()
-        assert not at.exception
-        return at
-
-    return open_page
+    copy_db(stored_run_db[0], db_path)
+    return open_app_page

@@ -87,7 +87,7 @@ def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
     tree = fold("4 5 6 10", events)
     scores = tree_scores(tree, "uct", 1.0)
     highlight = highlight_for(fold("4 5 6 10", events[:16]), events[15])
-    graph = tree_digraph(tree, scores, highlight)
+    graph = tree_digraph(tree, scores, highlight, rule="uct")
     assert graph.nodes[2]["size"] > graph.nodes[3]["size"]  # more visits, bigger
     assert graph.nodes[2]["color"]["border"] == HIGHLIGHT_COLOUR
     assert graph.nodes[5]["color"]["background"] == UNVISITED_COLOUR
@@ -108,33 +108,56 @@ def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
 def test_new_children_rollout_and_correct_answer_styles() -> None:
     events = example_events()
     tree = fold("4 5 6 10", events[:14])
-    graph = tree_digraph(tree, {}, highlight_for(tree, events[13]))
+    graph = tree_digraph(tree, {}, highlight_for(tree, events[13]), rule="uct")
     assert graph.nodes[4]["color"]["border"] == NEW_CHILD_COLOUR
     assert graph.nodes[4]["shapeProperties"]["borderDashes"]
     tree = fold("4 5 6 10", events[:15])
-    graph = tree_digraph(tree, {}, highlight_for(tree, events[14]))
+    graph = tree_digraph(tree, {}, highlight_for(tree, events[14]), rule="uct")
     assert graph.nodes[4]["color"]["border"] == ROLLOUT_COLOUR
     assert graph.nodes[4]["label"].endswith("(rolled out)")
     tree.nodes[5].verdict, tree.nodes[5].terminal = True, True
-    assert tree_digraph(tree, {}, Highlight()).nodes[5]["color"]["border"] == CORRECT_COLOUR
+    graph = tree_digraph(tree, {}, Highlight(), rule="uct")
+    assert graph.nodes[5]["color"]["border"] == CORRECT_COLOUR
 
 
-def test_label_by_uct_shows_the_engine_score() -> None:
+def test_label_by_score_shows_the_engine_score_named_by_its_rule() -> None:
     tree = fold("4 5 6 10", example_events())
     scores = tree_scores(tree, "uct", 1.0)
-    graph = tree_digraph(tree, scores, Highlight(), label_by="uct")
+    graph = tree_digraph(tree, scores, Highlight(), label_by="score", rule="uct")
     assert graph.nodes[1]["label"] == f"UCT {scores[1].total:.3f}"
     assert graph.nodes[5]["label"] == "UCT ∞"
     assert graph.nodes[0]["label"] == "root"
+    # A PUCT run's scores are labelled PUCT (bug 10: they were called UCT).
+    puct = tree_scores(tree, "puct", 1.0)
+    graph = tree_digraph(tree, puct, Highlight(), label_by="score", rule="puct")
+    assert graph.nodes[1]["label"] == f"PUCT {puct[1].total:.3f}"
+    assert graph.nodes[5]["label"] == f"PUCT {puct[5].total:.3f}"
+    assert not any("UCT" in graph.nodes[n]["label"].replace("PUCT", "") for n in graph.nodes)
+    assert graph.nodes[1]["title"].splitlines()[-1].startswith("PUCT score = ")
+
+
+def test_a_closed_node_says_why_selection_may_not_take_it() -> None:
+    tree = fold("4 5 6 10", example_events())
+    scores = tree_scores(tree, "uct", 1.0, {3: "a final answer, already evaluated"})
+    graph = tree_digraph(tree, scores, Highlight(), rule="uct")
+    assert graph.nodes[3]["title"].endswith("not selectable: a final answer, already evaluated")
+    assert "not selectable" not in graph.nodes[2]["title"]
 
 
 def test_vis_data_carries_roles_for_the_page() -> None:
     events = example_events()
     tree = fold("4 5 6 10", events[:16])
-    data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[15])))
+    data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[15]), rule="uct"))
     assert len(data["nodes"]) == 6 and len(data["edges"]) == 5
     assert data["roles"] == {"phase": "backprop", "path": [0, 2, 4], "new_children": [],
-                             "rolled_out": None, "changed": [0, 2, 4]}
+                             "rolled_out": None, "changed": [0, 2, 4], "origin": None}
+    # An expansion says where it came from: the phase, or a reflection added by hand.
+    tree = fold("4 5 6 10", events)
+    data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[-1]), rule="uct"))
+    assert data["roles"]["origin"] == "reflection_by_hand"
+    tree = fold("4 5 6 10", events[:14])
+    data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[13]), rule="uct"))
+    assert data["roles"]["origin"] == "phase"
 
 
 def test_the_page_is_inline_and_escapes_every_text() -> None:

@@ -1,14 +1,23 @@
-"""The Replay page in AppTest: slider, phase stepper, play/pause, equal to the live tree."""
+"""The Replay page in AppTest: slider, phase stepper, play/pause, equal to the live tree; a
+corrupt stored run, a closed answer, a saved beam-search run."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from apptest_support import captions, click
+from apptest_support import captions, click, copy_db, markdown_text, open_app_page
 from streamlit.testing.v1 import AppTest
+from synthetic_runs import PROBLEM, closed_answer_events, save
 
+from app.web import state
 from app.web.views import summary_line
+from engine.core.config import make_config
+from engine.core.events import Expanded
+from engine.core.phases import closed_nodes
+from engine.core.tree import fold
 from storage import open_store
 
 REPLAY = "page_scripts/replay.py"
@@ -32,7 +41,7 @@ def test_steps_through_phases_and_iterations(stored_app: Callable[[str], AppTest
     assert position(at) == "iteration 0, after 2 · Expansion — event 2 of 8"
     click(at, "◀ Previous phase")
     assert position(at) == "iteration 0, after 1 · Selection — event 1 of 8"
-    at.slider(key="replay_iteration").set_value(1).run()
+    at.slider(key=state.REPLAY_ITERATION.name).set_value(1).run()
     assert position(at) == "iteration 0, after 4 · Backpropagation — event 4 of 8"
     store = open_store(str(db_path))
     assert summary_line(store.tree_at(1, iteration=1)) in captions(at)
@@ -44,11 +53,11 @@ def test_play_toggles_to_pause_and_restarts_from_the_beginning(
         stored_app: Callable[[str], AppTest]) -> None:
     at = stored_app(REPLAY)
     click(at, "▶ Play")
-    assert at.session_state.replay_playing
+    assert at.session_state[state.REPLAY_PLAYING.name]
     # Playing from the end starts again at the first event.
     assert position(at) == "iteration 0, after 1 · Selection — event 1 of 8"
     click(at, "⏸ Pause")
-    assert not at.session_state.replay_playing
+    assert not at.session_state[state.REPLAY_PLAYING.name]
 
 
 def test_inspector_at_a_replayed_moment(stored_app: Callable[[str], AppTest],
@@ -56,7 +65,7 @@ def test_inspector_at_a_replayed_moment(stored_app: Callable[[str], AppTest],
     at = stored_app(REPLAY)
     tree = open_store(str(db_path)).tree_at(1)
     child = tree.root.children[-1]
-    at.selectbox(key="replay_node").set_value(child).run()
+    at.selectbox(key=state.REPLAY.node.name).set_value(child).run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["N (visits)"] == str(tree.nodes[child].visits)
     assert any(c.startswith("UCT now (N_parent = 2)") for c in captions(at))
@@ -65,3 +74,70 @@ def test_inspector_at_a_replayed_moment(stored_app: Callable[[str], AppTest],
 def test_no_runs_yet(app: AppTest) -> None:
     app.switch_page(REPLAY).run()
     assert "No saved runs to replay yet" in app.info[0].value
+
+
+def test_a_corrupt_stored_event_is_one_line_and_the_moments_before_it_still_show(
+        stored_app: Callable[[str], AppTest], db_path: Path) -> None:
+    # Iteration 0's backup (event seq 3) now carries a value the simulation never gave.
+    with sqlite3.connect(db_path) as db:
+        changed = db.execute("UPDATE events SET payload = json_set(payload, '$.value', "
+                             "0.123456) WHERE run_id = 1 AND seq = 3").rowcount
+    assert changed == 1
+    at = stored_app(REPLAY)
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.startswith("run 1: event seq 3 does not fit the tree (")
+    assert "\n" not in error.value and "Traceback" not in error.value
+    assert "ValueError" not in error.value
+    click(at, "⏮ Start")
+    assert not at.error and position(at) == "start: the empty tree (0 of 8 events)"
+    for _ in range(3):
+        click(at, "Next phase ▶")
+    assert not at.error
+    assert position(at) == "iteration 0, after 3 · Simulation (rollout) — event 3 of 8"
+    click(at, "Next phase ▶")
+    assert at.error[0].value == error.value and not at.exception
+
+
+def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> None:
+    events = closed_answer_events()
+    run_id = save(open_store(str(db_path)), events, "closed answer")
+    config = make_config()
+    reason = closed_nodes(fold(PROBLEM, events), max_depth=config.max_depth,
+                          reflection=False)[1]
+    at = open_app_page(REPLAY)
+    at.selectbox(key=state.REPLAY.node.name).set_value(1).run()
+    assert position(at) == "iteration 1, after 1 · Selection — event 5 of 5"
+    last, now = (d.value for d in at.dataframe)
+    for table in (last, now):
+        rows = table.set_index("child")
+        assert rows.loc["#1", "excluded"] == reason
+        assert rows.loc["#2", "excluded"] == ""
+        assert rows.loc["#2", ""].startswith("★") and "★" not in rows.loc["#1", ""]
+    assert "Next selection would walk #0 → #2 (the tree as it stands; closed nodes skipped)" \
+        in captions(at)
+    at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
+    text = markdown_text(at)
+    assert "- #1: " in text and "excluded: selection may not enter it" in text
+    assert "#2: N = 0" in text and "← **chosen**" in text and run_id == 1
+
+
+def test_a_saved_beam_run_is_described_as_beam_steps(beam_run_db: tuple[Path, int],
+                                                     db_path: Path) -> None:
+    copy_db(beam_run_db[0], db_path)
+    events = open_store(str(db_path)).load_events(beam_run_db[1])
+    assert events and all(isinstance(e, Expanded) and e.origin == "beam" for e in events)
+    at = open_app_page(REPLAY)
+    at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
+    for shown in range(len(events), 0, -1):
+        assert position(at) == (f"iteration 0, after 2 · Expansion (beam search step) — "
+                                f"event {shown} of {len(events)}")
+        text = markdown_text(at)
+        assert "##### 2 · Expansion (beam search step)" in text
+        assert f"**Beam search step**: #{events[shown - 1].node} got" in text
+        assert "by hand" not in text + "\n".join(captions(at))
+        assert "Reflection" not in text
+        (graph, *_) = at.get("component_instance")
+        assert json.loads(graph.proto.json_args)["graph"]["roles"]["origin"] == "beam"
+        click(at, "◀ Previous phase")
+    assert position(at) == f"start: the empty tree (0 of {len(events)} events)"

@@ -8,6 +8,7 @@ from pathlib import Path
 from apptest_support import captions, click
 from streamlit.testing.v1 import AppTest
 
+from app.web import state
 from storage import open_store
 
 RUNS = "page_scripts/runs.py"
@@ -30,7 +31,7 @@ def test_open_in_replay_shows_the_run_at_its_end(stored_app: Callable[[str], App
     at = stored_app(RUNS)
     click(at, "Open in Replay")
     assert at.title[0].value == "Replay"
-    assert at.selectbox(key="replay_run").value == stored_run_db[1]
+    assert at.selectbox(key=state.REPLAY_RUN.name).value == stored_run_db[1]
     assert any(c.endswith("event 8 of 8") for c in captions(at)), captions(at)
 
 
@@ -40,7 +41,7 @@ def test_resume_in_search_continues_the_same_run(stored_app: Callable[[str], App
     click(at, "Resume in Search")
     assert at.title[0].value == "Search"
     assert any(c.startswith("Run #1 · iteration 2 · next phase: select") for c in captions(at))
-    assert at.sidebar.number_input(key="cfg_seed").value == 3
+    assert at.sidebar.number_input(key=state.setting("seed").name).value == 3
     # AppTest follows st.switch_page for one run only; stay on Search for the next click.
     at.switch_page("page_scripts/search.py").run()
     click(at, "Next iteration")

@@ -7,6 +7,7 @@ from pathlib import Path
 from apptest_support import captions, click, markdown_text
 from streamlit.testing.v1 import AppTest
 
+from app.web import state
 from engine.core.config import SearchConfig
 from engine.tasks.game24 import load_puzzles
 from storage import open_store
@@ -16,7 +17,7 @@ XSS = "<img src=x onerror=alert(1)> <script>alert(2)</script>"
 
 
 def start(at: AppTest, problem: str = "4 5 6 10") -> AppTest:
-    at.sidebar.text_area(key="problem").set_value(problem)
+    at.sidebar.text_area(key=state.PROBLEM.name).set_value(problem)
     return click(at, "New run")
 
 
@@ -30,18 +31,18 @@ def test_first_visit_explains_what_to_do_and_offers_examples(app: AppTest) -> No
     assert "press **New run**" in app.info[0].value
     first, second = (" ".join(map(str, p)) for p in load_puzzles(str(EXAMPLES))[:2])
     click(app, "Example puzzle")
-    assert app.sidebar.text_area(key="problem").value == first
+    assert app.sidebar.text_area(key=state.PROBLEM.name).value == first
     click(app, "Example puzzle")
-    assert app.sidebar.text_area(key="problem").value == second
-    app.sidebar.selectbox(key="example_pick").set_value(first).run()
-    assert app.sidebar.text_area(key="problem").value == first
+    assert app.sidebar.text_area(key=state.PROBLEM.name).value == second
+    app.sidebar.selectbox(key=state.EXAMPLE_PICK.name).set_value(first).run()
+    assert app.sidebar.text_area(key=state.PROBLEM.name).value == first
 
 
 def test_every_setting_has_its_field_description_as_help(app: AppTest) -> None:
     for name, info in SearchConfig.model_fields.items():
         widget = app.sidebar.get("selectbox") + app.sidebar.get("number_input") + \
             app.sidebar.get("checkbox") + app.sidebar.get("text_input")
-        matches = [w for w in widget if getattr(w, "key", None) == f"cfg_{name}"]
+        matches = [w for w in widget if getattr(w, "key", None) == state.setting(name).name]
         assert len(matches) == 1, name
         assert matches[0].help == info.description
 
@@ -52,7 +53,7 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
     (run,) = store.list_runs()
     assert run.problem == "4 5 6 10" and run.status == "running"
     assert "iteration 0 · next phase: select · 1 nodes" in status(app)
-    app.radio(key="live_panel").set_value("What just happened").run()
+    app.radio(key=state.LIVE.panel.name).set_value("What just happened").run()
     assert "Nothing has run yet" in app.info[0].value
     expected = [("select", "1 · Selection"), ("expand", "2 · Expansion"),
                 ("simulate", "3 · Simulation (rollout)"), ("backprop", "4 · Backpropagation")]
@@ -78,7 +79,7 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
     tree = store.tree_at(run.id)
     assert tree.iterations_done == 2 and len(tree.nodes) > 1
     child = tree.root.children[0]
-    app.selectbox(key="live_node").set_value(child).run()
+    app.selectbox(key=state.LIVE.node.name).set_value(child).run()
     metrics = {m.label: m.value for m in app.metric}
     node = tree.nodes[child]
     assert metrics["N (visits)"] == str(node.visits)
@@ -91,10 +92,10 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
     assert list(table["child"]) == [f"#{c}" for c in tree.root.children]
     assert table[""].str.contains("★").sum() == 1
     assert f"#{child}:" in markdown_text(app)
-    app.radio(key="live_panel").set_value("Charts").run()
+    app.radio(key=state.LIVE.panel.name).set_value("Charts").run()
     shown = captions(app)
     assert "Root Q over iterations" in shown and "Tokens over iterations" in shown
-    assert f"Visit share π vs prior p among the children of #{child}" in shown
+    assert f"Visit share π vs prior P among the children of #{child}" in shown
     answers = app.dataframe[0].value
     assert list(answers.columns) == ["iteration", "best_answer", "solved"]
 
@@ -102,22 +103,23 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
 def test_add_a_reflection_under_the_selected_node(app: AppTest, db_path: Path) -> None:
     start(app)
     click(app, "Next iteration")
-    app.selectbox(key="live_node").set_value(1).run()
-    app.radio(key="live_panel").set_value("What just happened").run()
+    app.selectbox(key=state.LIVE.node.name).set_value(1).run()
+    app.radio(key=state.LIVE.panel.name).set_value("What just happened").run()
     click(app, "Add reflection under #1")
     store = open_store(str(db_path))
     (run,) = store.list_runs()
     last = store.load_events(run.id)[-1]
-    assert last.phase == "expand" and last.manual and last.node == 1
+    assert last.phase == "expand" and last.origin == "reflection_by_hand" and last.node == 1
     assert last.children[0].kind == "reflection"
     assert "**Reflection** (added by hand)" in markdown_text(app)
+    assert "##### 2 · Expansion (reflection by hand)" in markdown_text(app)
     click(app, "Add reflection under #1")
     assert "already has a reflection branch" in app.error[0].value
 
 
 def test_run_n_iterations_one_per_rerun_with_progress(app: AppTest, db_path: Path) -> None:
     start(app)
-    app.number_input(key="run_n").set_value(3).run()
+    app.number_input(key=state.RUN_N.name).set_value(3).run()
     click(app, "Run 3 iterations")
     # In the browser a timer reruns the page; AppTest runs it when told to.
     assert "iteration 1 · next phase: select" in status(app)
@@ -126,7 +128,7 @@ def test_run_n_iterations_one_per_rerun_with_progress(app: AppTest, db_path: Pat
     assert "iteration 2 · next phase: select" in status(app)
     app.run()
     assert "iteration 3 · next phase: select" in status(app)
-    assert app.session_state.batch is None and not app.get("progress")
+    assert app.session_state[state.BATCH.name] is None and not app.get("progress")
     app.run()
     assert "iteration 3 · next phase: select" in status(app)
     (run,) = open_store(str(db_path)).list_runs()
@@ -138,7 +140,7 @@ def test_stop_ends_a_batch_after_the_iteration_in_flight(app: AppTest, db_path: 
     click(app, "Run 10 iterations")
     assert "iteration 1 · next phase: select" in status(app)
     click(app, "Stop")
-    assert app.session_state.batch is None
+    assert app.session_state[state.BATCH.name] is None
     app.run()
     assert "iteration 1 · next phase: select" in status(app)
     (run,) = open_store(str(db_path)).list_runs()
@@ -159,14 +161,14 @@ def test_a_bad_puzzle_is_a_clear_error_and_the_app_keeps_working(app: AppTest,
 
 
 def test_a_missing_model_is_a_clear_error(app: AppTest, db_path: Path) -> None:
-    app.sidebar.text_input(key="model_name").set_value("/no/such/model").run()
+    app.sidebar.text_input(key=state.MODEL_NAME.name).set_value("/no/such/model").run()
     start(app)
     assert "No model directory at /no/such/model" in app.error[0].value
     assert not open_store(str(db_path)).list_runs()
 
 
 def test_a_freeform_problem_is_shown_as_text(app: AppTest) -> None:
-    app.sidebar.selectbox(key="cfg_task").set_value("freeform").run()
+    app.sidebar.selectbox(key=state.setting("task").name).set_value("freeform").run()
     start(app, XSS)
     assert not app.error
     # Shown as code (escaped by Streamlit), never as Markdown or HTML.

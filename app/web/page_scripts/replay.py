@@ -1,7 +1,9 @@
 """Replay: any moment of a saved run, by iteration and phase, with play and pause.
 
-The tree at a moment is the fold of the run's events up to it (``engine.core.tree.fold``), the
-same code path the live search uses, so replayed and live trees are equal by construction.
+The tree at a moment is the fold of the run's events up to it
+(``storage.replay.fold_or_fail``: ``engine.core.tree.fold``, the same code path the live
+search uses, so replayed and live trees are equal by construction; a stored event that does
+not fit the tree is one line naming it, not a traceback).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from app.web import state
 from app.web.resources import get_store
-from app.web.teaching import ORIGIN_NOTES, PHASE_TITLES
+from app.web.teaching import event_title
 from app.web.views import render_moment, summary_line
 from engine.core.events import Event, Selected
-from engine.core.tree import fold
 from engine.errors import MctsLabError
-from storage import RunInfo
+from storage import RunInfo, StorageError
+from storage.replay import fold_or_fail
 
 PLAY_SECONDS = 1.0
 
@@ -38,25 +41,24 @@ def describe_position(events: Sequence[Event], position: int) -> str:
     if position == 0:
         return f"start: the empty tree (0 of {len(events)} events)"
     event = events[position - 1]
-    return (f"iteration {event.iteration}, after {PHASE_TITLES[event.phase]}"
-            f"{ORIGIN_NOTES.get(getattr(event, 'origin', 'phase'), '')} "
+    return (f"iteration {event.iteration}, after {event_title(event)} "
             f"— event {position} of {len(events)}")
 
 
-def set_position(position: int) -> None:
-    st.session_state.replay_pos = position
+def set_position(position: int | None) -> None:
+    state.REPLAY_POSITION.set(position)
 
 
 def on_iteration_slider(events: Sequence[Event]) -> None:
-    set_position(position_for_iteration(events, st.session_state.replay_iteration))
+    set_position(position_for_iteration(events, state.REPLAY_ITERATION.get()))
 
 
 def stepper(events: Sequence[Event], position: int) -> None:
     total_iterations = iteration_at(events, len(events))
     # The slider follows the position, which the buttons and playback also move.
-    st.session_state.replay_iteration = iteration_at(events, position)
+    state.REPLAY_ITERATION.set(iteration_at(events, position))
     if total_iterations > 0:
-        st.slider("Iteration (completed)", 0, total_iterations, key="replay_iteration",
+        st.slider("Iteration (completed)", 0, total_iterations, key=state.REPLAY_ITERATION.name,
                   on_change=on_iteration_slider, args=(events,))
     cols = st.columns(4)
     cols[0].button("⏮ Start", on_click=set_position, args=(0,), width="stretch")
@@ -69,20 +71,50 @@ def stepper(events: Sequence[Event], position: int) -> None:
 
 
 def toggle_play() -> None:
-    playing = not st.session_state.get("replay_playing", False)
-    st.session_state.replay_playing = playing
-    if playing and st.session_state.get("replay_pos") == st.session_state.get("replay_len"):
-        st.session_state.replay_pos = 0
+    playing = not state.REPLAY_PLAYING.get()
+    state.REPLAY_PLAYING.set(playing)
+    if playing and state.REPLAY_POSITION.get() == state.REPLAY_LENGTH.get():
+        state.REPLAY_POSITION.set(0)
 
 
 def choose_run(runs: list[RunInfo]) -> RunInfo:
     by_id = {r.id: r for r in runs}
-    if st.session_state.get("replay_run") not in by_id:
-        st.session_state.replay_run = runs[0].id
-    return by_id[st.selectbox("Run", list(by_id), key="replay_run",
+    if state.REPLAY_RUN.get() not in by_id:
+        state.REPLAY_RUN.set(runs[0].id)
+    return by_id[st.selectbox("Run", list(by_id), key=state.REPLAY_RUN.name,
                               format_func=lambda i: f"#{i} · {by_id[i].title or ''} "
                               f"{by_id[i].problem[:40]} · {by_id[i].iterations_done} "
                               "iterations", on_change=set_position, args=(None,))]
+
+
+def advance(events: Sequence[Event]) -> int:
+    """The position to draw; while playing, one event further than the last one drawn."""
+    position = min(int(state.REPLAY_POSITION.get() or 0), len(events))
+    if state.REPLAY_PLAYING.get() and position < len(events):
+        position += 1
+        state.REPLAY_POSITION.set(position)
+    elif state.REPLAY_PLAYING.get():
+        state.REPLAY_PLAYING.set(False)
+        st.rerun(scope="app")
+    return position
+
+
+def moment(run: RunInfo, events: Sequence[Event]) -> None:
+    """The stepper and the tree at the current position (a corrupt stored event: one line
+    saying which, and the moments before it can still be stepped to)."""
+    position = advance(events)
+    stepper(events, position)
+    st.caption(describe_position(events, position))
+    try:
+        tree = fold_or_fail(run.problem, events[:position], f"run {run.id}")
+    except StorageError as err:
+        state.REPLAY_PLAYING.set(False)
+        st.error(str(err))
+        return
+    st.caption(summary_line(tree))
+    step = [events[position - 1]] if position else []
+    render_moment(tree, run.config, events[:position], step, keys=state.REPLAY,
+                  view_key=f"replay-{run.id}")
 
 
 def main() -> None:
@@ -98,32 +130,19 @@ def main() -> None:
     except MctsLabError as err:
         st.error(str(err))
         return
-    st.session_state.replay_len = len(events)
-    if st.session_state.get("replay_pos") is None:
-        st.session_state.replay_pos = len(events)
-    playing = st.session_state.get("replay_playing", False)
+    state.REPLAY_LENGTH.set(len(events))
+    if state.REPLAY_POSITION.get() is None:
+        state.REPLAY_POSITION.set(len(events))
+    playing = state.REPLAY_PLAYING.get()
     # Outside the fragment: play and pause rerun the page, which re-arms the timer.
     st.button("⏸ Pause" if playing else "▶ Play", on_click=toggle_play,
               help=f"Step one phase every {PLAY_SECONDS:g} s.")
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)
-    def moment() -> None:
-        position = min(int(st.session_state.replay_pos), len(events))
-        if st.session_state.get("replay_playing") and position < len(events):
-            position += 1
-            st.session_state.replay_pos = position
-        elif st.session_state.get("replay_playing"):
-            st.session_state.replay_playing = False
-            st.rerun(scope="app")
-        stepper(events, position)
-        st.caption(describe_position(events, position))
-        tree = fold(run.problem, events[:position])
-        st.caption(summary_line(tree))
-        step = [events[position - 1]] if position else []
-        render_moment(tree, run.config, events[:position], step, key="replay",
-                      view_key=f"replay-{run.id}")
+    def replay_moment() -> None:
+        moment(run, events)
 
-    moment()
+    replay_moment()
 
 
 main()

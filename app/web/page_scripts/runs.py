@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app.runs.live import LiveRun
+from app.web import state
 from app.web.resources import get_model, get_store
 from engine.errors import MctsLabError
 from storage import RunInfo, RunStore
@@ -30,19 +31,19 @@ def run_label(run: RunInfo) -> str:
 
 
 def open_in_replay(run_id: int) -> None:
-    st.session_state.replay_run = run_id
-    st.session_state.replay_pos = None
+    state.REPLAY_RUN.set(run_id)
+    state.REPLAY_POSITION.set(None)
     st.switch_page("page_scripts/replay.py")
 
 
 def resume_in_search(store: RunStore, run_id: int) -> None:
     run = store.get_run(run_id)
     model = get_model(run.model_name)
-    st.session_state.live = LiveRun.resume(store, model, run_id)
-    st.session_state.live_node = 0
-    st.session_state.problem = run.problem
+    state.LIVE_RUN.set(LiveRun.resume(store, model, run_id))
+    state.LIVE.node.set(0)
+    state.PROBLEM.set(run.problem)
     for name, value in run.config.model_dump().items():
-        st.session_state[f"cfg_{name}"] = "" if value is None else value
+        state.setting(name).set("" if value is None else value)
     st.switch_page("page_scripts/search.py")
 
 
@@ -56,23 +57,24 @@ def actions(store: RunStore, run: RunInfo) -> None:
     cols[2].download_button("Export JSON", document, file_name=f"mctslab-run-{run.id}.json",
                             mime="application/json", width="stretch")
     if cols[3].button("Delete…", width="stretch"):
-        st.session_state.confirm_delete = run.id
-    if st.session_state.get("confirm_delete") == run.id:
+        state.CONFIRM_DELETE.set(run.id)
+    if state.CONFIRM_DELETE.get() == run.id:
         st.warning(f"Delete run #{run.id} and all its events? This cannot be undone.")
         yes, no = st.columns(2)
         if yes.button(f"Yes, delete run #{run.id}", type="primary"):
             store.delete_run(run.id)
-            st.session_state.pop("confirm_delete")
-            st.session_state.runs_message = f"Deleted run #{run.id}."
+            state.CONFIRM_DELETE.clear()
+            state.RUNS_MESSAGE.set(f"Deleted run #{run.id}.")
             st.rerun()
         if no.button("Cancel"):
-            st.session_state.pop("confirm_delete")
+            state.CONFIRM_DELETE.clear()
             st.rerun()
 
 
 def import_section(store: RunStore) -> None:
     st.subheader("Import a run")
-    upload = st.file_uploader("A run exported as JSON", type=["json"], key="import_file")
+    upload = st.file_uploader("A run exported as JSON", type=["json"],
+                              key=state.IMPORT_FILE.name)
     if upload is not None and st.button("Import"):
         try:
             document = json.loads(upload.getvalue().decode("utf-8"))
@@ -80,14 +82,15 @@ def import_section(store: RunStore) -> None:
             st.error(f"This file is not JSON ({err}); choose a file made by Export JSON.")
             return
         run_id = store.import_run(document)
-        st.session_state.runs_message = f"Imported as run #{run_id}."
+        state.RUNS_MESSAGE.set(f"Imported as run #{run_id}.")
         st.rerun()
 
 
 def main() -> None:
     st.title("Runs")
-    if "runs_message" in st.session_state:
-        st.success(st.session_state.pop("runs_message"))
+    message = state.RUNS_MESSAGE.take()
+    if message is not None:
+        st.success(message)
     try:
         store = get_store()
         runs = store.list_runs()
@@ -96,7 +99,7 @@ def main() -> None:
         else:
             st.dataframe(runs_table(runs), hide_index=True)
             by_id = {r.id: r for r in runs}
-            chosen = st.selectbox("Run", list(by_id), key="runs_pick",
+            chosen = st.selectbox("Run", list(by_id), key=state.RUNS_PICK.name,
                                   format_func=lambda i: run_label(by_id[i]))
             actions(store, by_id[chosen])
         import_section(store)

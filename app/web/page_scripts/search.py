@@ -7,39 +7,40 @@ from typing import Any
 import streamlit as st
 
 from app.runs.live import LiveRun, SettingSpec, setting_specs
+from app.web import state
 from app.web.resources import example_puzzles, get_model, get_store
 from app.web.views import render_moment, selected_node, summary_line
-from engine.backends.hf import DEMO_MODEL_NAME
 from engine.core.config import make_config
 from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
 
 SIDEBAR_SETTINGS = ("task", "seed", "reference_answer")
+# While a batch runs, the workspace reruns itself this often, one iteration a time.
+BATCH_TICK_S = 0.1
 
 
 def init_state() -> None:
-    defaults: dict[str, Any] = {"problem": "4 5 6 10", "model_name": DEMO_MODEL_NAME,
-                                "run_n": 10, "example_index": 0}
+    for key in (state.PROBLEM, state.MODEL_NAME, state.RUN_N, state.EXAMPLE_INDEX):
+        key.set_default()
     for spec in setting_specs():
-        defaults[f"cfg_{spec.name}"] = spec.default if spec.default is not None else ""
-    for key, value in defaults.items():
-        st.session_state.setdefault(key, value)
+        state.setting(spec.name).set_default(spec.default if spec.default is not None else "")
 
 
 def next_example() -> None:
     examples = example_puzzles()
-    st.session_state.problem = examples[st.session_state.example_index % len(examples)]
-    st.session_state.example_index += 1
-    st.session_state.cfg_task = "game24"
+    index = state.EXAMPLE_INDEX.get()
+    state.PROBLEM.set(examples[index % len(examples)])
+    state.EXAMPLE_INDEX.set(index + 1)
+    state.setting("task").set("game24")
 
 
 def pick_example() -> None:
-    st.session_state.problem = st.session_state.example_pick
-    st.session_state.cfg_task = "game24"
+    state.PROBLEM.set(state.EXAMPLE_PICK.get() or "")
+    state.setting("task").set("game24")
 
 
 def setting_widget(spec: SettingSpec) -> None:
-    key, label = f"cfg_{spec.name}", spec.name.replace("_", " ")
+    key, label = state.setting(spec.name).name, spec.name.replace("_", " ")
     if spec.kind == "choice":
         st.selectbox(label, spec.options, key=key, help=spec.help)
     elif spec.kind == "bool":
@@ -59,7 +60,7 @@ def config_values() -> dict[str, Any]:
     """The settings as typed, for ``make_config`` (an empty text means no value)."""
     values = {}
     for spec in setting_specs():
-        value = st.session_state[f"cfg_{spec.name}"]
+        value = state.setting(spec.name).get()
         values[spec.name] = None if spec.kind == "text" and value == "" else value
     return values
 
@@ -69,18 +70,18 @@ def sidebar() -> None:
     with st.sidebar:
         st.subheader("Problem")
         setting_widget(specs["task"])
-        st.text_area("Problem", key="problem", height=80,
+        st.text_area("Problem", key=state.PROBLEM.name, height=80,
                      help="Game of 24: four whole numbers from 1 to 13, e.g. '4 5 6 10'. "
                      "Freeform: any question.")
         left, right = st.columns(2)
         left.button("Example puzzle", on_click=next_example, width="stretch",
                     help="The next of the 100 bundled Game-of-24 puzzles (Tree-of-Thoughts "
                     "901-1000).")
-        right.selectbox("Examples", example_puzzles(), key="example_pick", index=None,
+        right.selectbox("Examples", example_puzzles(), key=state.EXAMPLE_PICK.name, index=None,
                         on_change=pick_example, label_visibility="collapsed",
                         placeholder="Pick one…")
         setting_widget(specs["reference_answer"])
-        st.text_input("Model", key="model_name",
+        st.text_input("Model", key=state.MODEL_NAME.name,
                       help="'demo' (the bundled Game-of-24 model), a local model directory, "
                       "or the id of a model in the local Hugging Face cache.")
         setting_widget(specs["seed"])
@@ -95,32 +96,28 @@ def sidebar() -> None:
 
 def new_run() -> None:
     """Start a search from the sidebar (a callback: errors are kept for the page to show)."""
-    st.session_state.pop("page_error", None)
+    state.PAGE_ERROR.clear()
     try:
         config = make_config(**config_values())
         store = get_store()
-        model = get_model(st.session_state.model_name.strip())
+        model = get_model(state.MODEL_NAME.get().strip())
         try:
-            live = LiveRun.start(store, model, config, st.session_state.problem)
+            live = LiveRun.start(store, model, config, state.PROBLEM.get())
         except InputError as err:
             what = "Game-of-24 puzzle" if config.task == "game24" else "problem"
             raise InputError(f"This is not a valid {what}: {err}") from None
-        st.session_state.live = live
-        st.session_state.live_node = 0
+        state.LIVE_RUN.set(live)
+        state.LIVE.node.set(0)
     except MctsLabError as err:
-        st.session_state.page_error = str(err)
-
-
-BATCH_TICK_S = 0.1
-"""While a batch runs, the workspace reruns itself this often, one iteration a time."""
+        state.PAGE_ERROR.set(str(err))
 
 
 def start_batch() -> None:
-    st.session_state.batch = {"done": 0, "total": int(st.session_state.run_n)}
+    state.BATCH.set(state.Batch(done=0, total=int(state.RUN_N.get())))
 
 
 def stop_batch() -> None:
-    st.session_state.batch = None
+    state.BATCH.set(None)
 
 
 def controls(live: LiveRun) -> None:
@@ -131,11 +128,11 @@ def controls(live: LiveRun) -> None:
                            help="Run one phase: select, expand, simulate or backpropagate.")
     iteration = cols[1].button("Next iteration", width="stretch",
                                help="Finish the current iteration (all four phases).")
-    n = cols[2].number_input("N", key="run_n", min_value=1, max_value=1000, step=1,
+    n = cols[2].number_input("N", key=state.RUN_N.name, min_value=1, max_value=1000, step=1,
                              label_visibility="collapsed")
     cols[3].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
                    help="Run N iterations, one at a time, drawing each; Stop ends it.")
-    node = selected_node(live.search.tree, "live_node")
+    node = selected_node(live.search.tree, state.LIVE.node)
     reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
                              help=f"Append '{REFLECTION_LINE}' as a new branch under the "
                              "selected node.")
@@ -156,49 +153,50 @@ def batch_step(live: LiveRun) -> None:
     A batch is one iteration per rerun of the workspace (a timer reruns it), not a loop
     inside one run: Stop is then handled between two iterations, and each finished
     iteration is saved and drawn."""
-    batch = st.session_state.batch
+    batch = state.BATCH.get()
+    assert batch is not None
     try:
         live.step_iteration(get_store())
     except MctsLabError as err:
-        st.session_state.batch = None
+        state.BATCH.set(None)
         st.error(str(err))
         return
-    batch["done"] += 1
-    done, total = batch["done"], batch["total"]
-    if done >= total:
-        st.session_state.batch = None
+    batch.done += 1
+    if batch.done >= batch.total:
+        state.BATCH.set(None)
     else:
-        st.progress(done / total, text=f"{done} / {total} iterations")
-    if st.session_state.batch is None or not st.session_state.get("batch_timer"):
+        st.progress(batch.done / batch.total, text=f"{batch.done} / {batch.total} iterations")
+    if state.BATCH.get() is None or not state.BATCH_TIMER.get():
         st.rerun(scope="app")  # start or stop the timer, which only a full run can do
 
 
 def workspace() -> None:
-    live: LiveRun | None = st.session_state.get("live")
+    live = state.LIVE_RUN.get()
     if live is None:
         st.info("Type a problem (or press **Example puzzle**) in the sidebar, then press "
                 "**New run**.")
         return
     live.wait_idle()
-    if st.session_state.get("batch") is not None:
+    if state.BATCH.get() is not None:
         # First, before anything is drawn: an interrupted run then never stops mid-step.
         batch_step(live)
     controls(live)
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
-    render_moment(tree, live.search.config, live.search.events, live.step_events, key="live",
-                  view_key=f"run-{live.run_id}")
+    render_moment(tree, live.search.config, live.search.events, live.step_events,
+                  keys=state.LIVE, view_key=f"run-{live.run_id}")
 
 
 def main() -> None:
     init_state()
     sidebar()
     st.title("Search")
-    if "page_error" in st.session_state:
-        st.error(st.session_state.page_error)
-    running = st.session_state.get("batch") is not None
-    st.session_state.batch_timer = running
-    if st.session_state.get("live") is not None:
+    error = state.PAGE_ERROR.get()
+    if error is not None:
+        st.error(error)
+    running = state.BATCH.get() is not None
+    state.BATCH_TIMER.set(running)
+    if state.LIVE_RUN.get() is not None:
         st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
                   disabled=not running, help="Stop a run of N iterations after the iteration "
                   "in flight (every finished iteration is saved).")

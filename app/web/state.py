@@ -1,0 +1,140 @@
+"""The app's Streamlit session state: every key, its type and its default, in one place.
+
+Pages never spell a session-state key: they use the ``Key`` objects below (``PROBLEM.get()``,
+``key=PROBLEM.name`` for a widget). A key is one name and one value type; a family of keys
+(the search settings, the widgets of one ``render_moment``) is built here too, never by
+string formatting in a page.
+
+Streamlit drops the value of a widget that is not drawn in a run (another page is shown);
+``keep_widget_values`` writes the values in ``KEPT`` back each run, so settings typed on the
+Search page outlive a visit to Runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+
+import streamlit as st
+
+from engine.backends.hf import DEMO_MODEL_NAME
+
+if TYPE_CHECKING:
+    from app.runs.live import LiveRun
+
+T = TypeVar("T")
+Panel = Literal["Inspector", "What just happened", "Charts"]
+PANELS: tuple[Panel, ...] = ("Inspector", "What just happened", "Charts")
+
+
+@dataclass(frozen=True)
+class Key(Generic[T]):
+    """One session-state entry: its name (also the widget key) and its value when unset."""
+
+    name: str
+    default: T
+
+    def get(self) -> T:
+        return cast(T, st.session_state.get(self.name, self.default))
+
+    def set(self, value: T) -> None:
+        st.session_state[self.name] = value
+
+    def is_set(self) -> bool:
+        return self.name in st.session_state
+
+    def clear(self) -> None:
+        st.session_state.pop(self.name, None)
+
+    def set_default(self, value: T | None = None) -> None:
+        """Set ``value`` (else the key's default) unless the key already has a value: a
+        widget's first value."""
+        st.session_state.setdefault(self.name, self.default if value is None else value)
+
+    def take(self) -> T:
+        """The value, then unset (a one-time message)."""
+        return cast(T, st.session_state.pop(self.name, self.default))
+
+
+@dataclass
+class Batch:
+    """A running *Run N iterations*: one iteration per rerun of the Search workspace."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class MomentKeys:
+    """The widgets of one ``views.render_moment`` (the live tree or the replayed one)."""
+
+    node: Key[int | None]
+    """The node chosen in the select box under the graph (or by a click on the graph)."""
+    graph: Key[Any]
+    """The graph component's last click, ``{"node": id, ...}``."""
+    label_by_score: Key[bool]
+    """The toggle: label nodes by their selection score instead of (N, Q)."""
+    panel: Key[Panel]
+    """Which panel is shown under the graph."""
+
+
+def moment_keys(prefix: str) -> MomentKeys:
+    return MomentKeys(node=Key(f"{prefix}_node", None), graph=Key(f"{prefix}_graph", None),
+                      label_by_score=Key(f"{prefix}_label_score", False),
+                      panel=Key(f"{prefix}_panel", "Inspector"))
+
+
+# -- Search ---------------------------------------------------------------------------------
+PROBLEM: Key[str] = Key("problem", "4 5 6 10")
+MODEL_NAME: Key[str] = Key("model_name", DEMO_MODEL_NAME)
+RUN_N: Key[int] = Key("run_n", 10)
+"""N in *Run N iterations*."""
+EXAMPLE_INDEX: Key[int] = Key("example_index", 0)
+"""Which bundled puzzle *Example puzzle* gives next."""
+EXAMPLE_PICK: Key[str | None] = Key("example_pick", None)
+PAGE_ERROR: Key[str | None] = Key("page_error", None)
+"""An error from the *New run* callback, shown when the page is drawn."""
+LIVE_RUN: Key[LiveRun | None] = Key("live", None)
+BATCH: Key[Batch | None] = Key("batch", None)
+BATCH_TIMER: Key[bool] = Key("batch_timer", False)
+"""Whether the workspace's timer was armed by the last full run of the page."""
+LIVE = moment_keys("live")
+SETTING_PREFIX = "cfg_"
+
+
+def setting(name: str) -> Key[Any]:
+    """The widget of ``SearchConfig`` field ``name`` on the Search page (``""``: no value)."""
+    return Key(SETTING_PREFIX + name, None)
+
+
+# -- Runs -----------------------------------------------------------------------------------
+RUNS_PICK: Key[int | None] = Key("runs_pick", None)
+RUNS_MESSAGE: Key[str | None] = Key("runs_message", None)
+"""A success message for the next run of the page (after a delete or an import)."""
+CONFIRM_DELETE: Key[int | None] = Key("confirm_delete", None)
+"""The run whose *Delete…* awaits a yes or a cancel."""
+IMPORT_FILE: Key[Any] = Key("import_file", None)
+
+# -- Replay ---------------------------------------------------------------------------------
+REPLAY_RUN: Key[int | None] = Key("replay_run", None)
+REPLAY_POSITION: Key[int | None] = Key("replay_pos", None)
+"""How many of the run's events are applied (``None``: the end, once the run is loaded)."""
+REPLAY_ITERATION: Key[int] = Key("replay_iteration", 0)
+"""The iteration slider (completed iterations at the position)."""
+REPLAY_PLAYING: Key[bool] = Key("replay_playing", False)
+REPLAY_LENGTH: Key[int | None] = Key("replay_len", None)
+"""How many events the replayed run has (for Play at the end)."""
+REPLAY = moment_keys("replay")
+
+KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX)
+"""Values typed on the Search page that outlive a visit to another page (with the settings,
+``SETTING_PREFIX``)."""
+
+
+def keep_widget_values() -> None:
+    """Write back the values of ``KEPT`` and of every setting, so Streamlit keeps them while
+    their widgets are not drawn."""
+    names = {k.name for k in KEPT}
+    for name in list(st.session_state.keys()):
+        if isinstance(name, str) and (name in names or name.startswith(SETTING_PREFIX)):
+            st.session_state[name] = st.session_state[name]
