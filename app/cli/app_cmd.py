@@ -11,7 +11,9 @@ from typing import Any
 from app.cli import add_common
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "web" / "streamlit_app.py"
-# Local only, no browser opened by the server, no usage statistics sent anywhere.
+# Local only, no browser opened by the server, no usage statistics sent anywhere; no
+# "magic" (a bare string or value on its own line in a page script is not drawn: the pages
+# draw only what they call).
 STREAMLIT_DEFAULTS = (
     "--server.address=localhost",
     "--server.port=8501",
@@ -19,6 +21,7 @@ STREAMLIT_DEFAULTS = (
     "--browser.gatherUsageStats=false",
     "--global.developmentMode=false",
     "--client.toolbarMode=minimal",
+    "--runner.magicEnabled=false",
 )
 
 

@@ -18,7 +18,7 @@ def test_the_server_is_local_headless_and_sends_no_statistics() -> None:
     assert command[1:4] == ["-m", "streamlit", "run"]
     assert command[4].endswith("app/web/streamlit_app.py")
     for option in ("--server.address=localhost", "--server.headless=true",
-                   "--browser.gatherUsageStats=false"):
+                   "--browser.gatherUsageStats=false", "--runner.magicEnabled=false"):
         assert option in command
     # The user's options come last, so they win over the defaults.
     assert command[-2:] == ["--server.port", "8600"]
