@@ -109,12 +109,18 @@ def explain_tie(tree: Tree, level: SelectionLevel, tied: list[int]) -> str:
 
 def explain_selection(tree: Tree, event: Selected, config: SearchConfig) -> str:
     path = " → ".join(f"#{n}" for n in event.path)
+    # Why it stopped (engine.core.phases.select_path): no child it may enter, or progressive
+    # widening wants the node to get another child first.
+    why = "it has no child that selection may enter yet"
+    if config.widening > 0:
+        why += (f", or progressive widening (widening = {config.widening:g}) wants it to get "
+                "another child first")
     if not event.levels:
-        return (f"**Selection** starts at the root. The root has no children yet, so the "
-                f"selected node is the root itself (path {path}).")
+        return (f"**Selection** starts at the root and stops there: {why}. The selected node "
+                f"is the root itself (path {path}).")
     parts = [f"**Selection** walked from the root down {len(event.levels)} level(s), each "
-             f"time taking the child with the highest score, and stopped at #{event.path[-1]},"
-             f" which has no children yet. Path: {path}."]
+             f"time taking the child with the highest score, and stopped at #{event.path[-1]}:"
+             f" {why}. Path: {path}."]
     parts.extend(explain_level(tree, level, config) for level in event.levels)
     return "\n\n".join(parts)
 

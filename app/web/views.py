@@ -28,7 +28,7 @@ from engine.core.events import (
     Selected,
     SelectionLevel,
 )
-from engine.core.phases import closed_nodes, select_path
+from engine.core.phases import Growth, closed_nodes, select_path
 from engine.core.selection import children_scores, pick, tree_scores
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
@@ -66,9 +66,10 @@ def selected_node(tree: Tree, key: Key[int | None]) -> int:
 
 
 def closed_now(tree: Tree, config: SearchConfig) -> dict[int, str]:
-    """The nodes selection may not enter now, and why (``engine.core.phases.closed_nodes``,
-    with the run's settings, as ``Search`` calls it)."""
-    return closed_nodes(tree, max_depth=config.max_depth, reflection=config.reflection == "on")
+    """The nodes selection may not enter now, and why (``engine.core.phases.closed_nodes``
+    with the run's settings, as ``Search.closed`` calls it)."""
+    return closed_nodes(tree, max_depth=config.max_depth, reflection=config.reflection == "on",
+                        max_children=config.max_children)
 
 
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
@@ -159,12 +160,14 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
 
 def next_selection_line(tree: Tree, config: SearchConfig) -> str:
     """The path the next selection would walk (``engine.core.phases.select_path``)."""
+    growth = Growth(config.max_depth, config.max_children, config.widening)
     try:
-        nxt = select_path(tree, config.selection, config.exploration, closed_now(tree, config))
+        nxt = select_path(tree, config.selection, config.exploration, closed_now(tree, config),
+                          growth)
     except SearchExhausted as err:
         return f"Next selection: none. {err}"
     return "Next selection would walk " + " → ".join(f"#{n}" for n in nxt.path) + \
-        " (the tree as it stands; closed nodes skipped)"
+        " (the tree as it stands; closed nodes skipped, stopping where widening adds a child)"
 
 
 def score_table(scores: Sequence[ScoreBreakdown], chosen: int | None,

@@ -14,7 +14,13 @@ from engine.core.events import (
     Simulated,
     TokenCounts,
 )
-from engine.core.phases import backup_path, closed_nodes, select_path, simulation_target
+from engine.core.phases import (
+    Growth,
+    backup_path,
+    closed_nodes,
+    select_path,
+    simulation_target,
+)
 from engine.core.tree import Tree, apply
 from storage import RunStore
 
@@ -33,10 +39,12 @@ def closed_answer_events(config: SearchConfig | None = None) -> list[Event]:
         apply(tree, event)
         events.append(event)
 
-    def select() -> None:
+    def select() -> None:  # as Search.select does it
         closed = closed_nodes(tree, max_depth=config.max_depth,
-                              reflection=config.reflection == "on")
-        push(select_path(tree, config.selection, config.exploration, closed))
+                              reflection=config.reflection == "on",
+                              max_children=config.max_children)
+        growth = Growth(config.max_depth, config.max_children, config.widening)
+        push(select_path(tree, config.selection, config.exploration, closed, growth))
 
     select()
     children = (

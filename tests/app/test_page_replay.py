@@ -104,7 +104,7 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
     run_id = save(open_store(str(db_path)), events, "closed answer")
     config = make_config()
     reason = closed_nodes(fold(PROBLEM, events), max_depth=config.max_depth,
-                          reflection=False)[1]
+                          reflection=False, max_children=config.max_children)[1]
     at = open_app_page(REPLAY)
     at.selectbox(key=state.REPLAY.node.name).set_value(1).run()
     assert position(at) == "iteration 1, after 1 · Selection — event 5 of 5"
@@ -114,8 +114,7 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
         assert rows.loc["#1", "excluded"] == reason
         assert rows.loc["#2", "excluded"] == ""
         assert rows.loc["#2", ""].startswith("★") and "★" not in rows.loc["#1", ""]
-    assert "Next selection would walk #0 → #2 (the tree as it stands; closed nodes skipped)" \
-        in captions(at)
+    assert any(c.startswith("Next selection would walk #0 → #2 (") for c in captions(at))
     at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
     text = markdown_text(at)
     assert "- #1: " in text and "excluded: selection may not enter it" in text

@@ -70,6 +70,9 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
 
 def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
                                                             db_path: Path) -> None:
+    # Four children at once and no widening, so the second selection passes the root.
+    app.sidebar.number_input(key=state.setting("children").name).set_value(4).run()
+    app.sidebar.number_input(key=state.setting("widening").name).set_value(0.0).run()
     start(app)
     click(app, "Next iteration")
     click(app, "Next iteration")

@@ -6,7 +6,7 @@ from app.web.learn_examples import PROBLEM, example_events
 from app.web.teaching import explain
 from engine.core.config import make_config
 from engine.core.events import Selected
-from engine.core.phases import select_path
+from engine.core.phases import Growth, select_path
 from engine.core.selection import tied_with_chosen
 from engine.core.tree import Node, Tree, fold
 
@@ -65,3 +65,16 @@ def test_no_tie_no_tie_note_and_puct_is_named_puct() -> None:
     assert "Tie" not in text and "tied" not in text
     assert "PUCT score = Q + c·P·√N_parent / (1 + N)" in text
     assert "UCT score" not in text.replace("PUCT score", "")
+
+
+def test_a_selection_stopped_by_widening_does_not_claim_the_node_has_no_children() -> None:
+    tree = three_equal_children()
+    # Three live children at N = 3: widening 2 asks for ceil(2·√3) = 4, so selection stops.
+    event = select_path(tree, "uct", 1.0, growth=Growth(max_depth=12, max_children=12,
+                                                        widening=2.0))
+    assert event.path == (0,) and not event.levels
+    text = explain(tree, event, make_config(widening=2.0))
+    assert "no children yet" not in text
+    assert ("stops there: it has no child that selection may enter yet, or progressive "
+            "widening (widening = 2) wants it to get another child first") in text
+    assert "widening" not in explain(tree, event, make_config(widening=0.0))

@@ -23,7 +23,8 @@ from engine.tasks.reflection import REFLECTION_LINE
 PICTURE_HEIGHT = 340
 PHASE_WORDS = {
     "select": "From the root, repeatedly take the child with the best score (UCT or PUCT) "
-              "until reaching a node with no children yet.",
+              "until reaching a node with no children yet (or, with progressive widening, "
+              "one due for another child).",
     "expand": "Ask the model for several candidate next steps from that node; each becomes "
               "a child. (A node visited for the first time is simulated as it is.)",
     "simulate": "Let the model continue from the new node to an answer and score it: the "
@@ -115,7 +116,7 @@ def reflection(events: list[Event], config: SearchConfig) -> None:
 
 def main() -> None:
     st.title("Learn")
-    config = SearchConfig()
+    config = SearchConfig(widening=0.0)  # the worked example selects without widening
     events = example_events()
     four_phases(events, config)
     uct_vs_puct(events)
