@@ -119,6 +119,7 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
         st.text(f"{node.answer or '(no answer)'} — {VERDICT_WORDS[node.verdict]}")
     if node.parent is not None:
         render_sibling_scores(tree, config, events, node)
+    st.caption(next_selection_line(tree, config))
     render_rollouts(node.rollouts)
 
 
@@ -151,11 +152,10 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
     now = children_scores(tree, node.parent, config.selection, config.exploration,
                           closed_now(tree, config))
     open_now = [s for s in now if s.excluded is None]
-    best = pick(open_now).child if open_now else None
+    best = pick(now).child if open_now else None  # pick skips the excluded
     st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
                "★ = what selection would choose here next")
     st.dataframe(score_table(now, best, node.id), hide_index=True)
-    st.caption(next_selection_line(tree, config))
 
 
 def next_selection_line(tree: Tree, config: SearchConfig) -> str:

@@ -115,6 +115,9 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
         assert rows.loc["#2", "excluded"] == ""
         assert rows.loc["#2", ""].startswith("★") and "★" not in rows.loc["#1", ""]
     assert any(c.startswith("Next selection would walk #0 → #2 (") for c in captions(at))
+    at.selectbox(key=state.REPLAY.node.name).set_value(0).run()  # the root has no siblings
+    assert any(c.startswith("Next selection would walk #0 → #2 (") for c in captions(at))
+    at.selectbox(key=state.REPLAY.node.name).set_value(1).run()
     at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
     text = markdown_text(at)
     assert "- #1: " in text and "excluded: selection may not enter it" in text
