@@ -171,6 +171,8 @@ def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
     if change is not None:
         label += f"\nN {change.visits_before}→{change.visits_after}\n" \
                  f"Q {change.q_before:.2f}→{change.q_after:.2f}"
+    if node.dead is not None:
+        label += "\n(dead)"
     return label
 
 
@@ -182,12 +184,16 @@ def node_tooltip(node: Node, score: ScoreBreakdown | None, rule: str) -> str:
     lines = [f"#{node.id} {node.kind}", text, "",
              f"N = {node.visits}   Q = {node.q:.3f}   value sum = {node.value_sum:.3f}",
              f"prior (log p) = {node.prior:.3f}"]
+    if node.value is not None:
+        lines.append(f"state value = {node.value:.3f}")
     if score is not None:
         lines.append(f"{rule.upper()} score = {format_score(score.exploitation)} "
                      f"(exploitation) + {format_score(score.exploration)} (exploration) = "
                      f"{format_score(score.total)}")
-        if score.excluded is not None:
+        if score.excluded is not None and node.dead is None:
             lines.append(f"not selectable: {score.excluded}")
+    if node.dead is not None:
+        lines.append(f"dead step (never selected): {node.dead}")
     if node.answer is not None:
         verdict = {True: "correct", False: "wrong", None: "not verified"}[node.verdict]
         lines.append(f"answer: {node.answer} ({verdict})")

@@ -114,6 +114,11 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     cols[2].metric("Q = W / N", f"{node.q:.3f}")
     cols[3].metric("prior (log p)", f"{node.prior:.3f}")
     cols[4].metric("tokens spent", node.tokens_spent)
+    if node.value is not None:
+        st.caption(f"State value (the run's evaluator, {config.evaluator}): {node.value:.3f}")
+    if node.dead is not None:
+        st.caption("Dead step: the task's step check rejected it, so selection never enters it")
+        st.text(node.dead)
     if node.answer is not None or node.terminal:
         st.caption("Answer and verdict")
         st.text(f"{node.answer or '(no answer)'} — {VERDICT_WORDS[node.verdict]}")

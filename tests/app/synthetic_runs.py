@@ -26,11 +26,14 @@ from storage import RunStore
 
 PROBLEM = "4 5 6 10"
 WRONG = "(4+5)*(10-6)=24"
+STEP_VALUE = 0.6
+DEAD_REASON = "5+6 is 11, not 12"
 
 
 def closed_answer_events(config: SearchConfig | None = None) -> list[Event]:
-    """Iteration 0: the root gets a wrong final answer #1 and a step #2, and #1 is
-    evaluated. Iteration 1's selection may not enter #1 any more (closed) and walks to #2."""
+    """Iteration 0: the root gets a wrong final answer #1, a step #2 with a state value and
+    a dead step #3, and #1 is evaluated. Iteration 1's selection may not enter #1 (closed)
+    or #3 (dead) and walks to #2."""
     config = config or make_config()
     tree = Tree.new(PROBLEM)
     events: list[Event] = []
@@ -49,9 +52,12 @@ def closed_answer_events(config: SearchConfig | None = None) -> list[Event]:
     select()
     children = (
         ChildSpec(1, "answer", f"Answer: {WRONG}", (), -0.5, 1, (), True, WRONG, False),
-        ChildSpec(2, "step", "Step: 10-4=6 (left: 5 6 6)", (), -0.9, 1, (), False, None, None),
+        ChildSpec(2, "step", "Step: 10-4=6 (left: 5 6 6)", (), -0.9, 1, (), False, None, None,
+                  value=STEP_VALUE),
+        ChildSpec(3, "step", "Step: 5+6=12 (left: 4 10 12)", (), -1.5, 1, (), False, None,
+                  None, dead=DEAD_REASON),
     )
-    push(Expanded(0, 0, children, "sampled 2 next steps"))
+    push(Expanded(0, 0, children, "sampled 3 next steps"))
     push(Simulated(0, simulation_target(0, children),
                    Rollout("", (), (), 0.0, WRONG, False, "verifier")))
     push(Backpropagated(0, backup_path(tree.pending), 0.0, TokenCounts()))

@@ -179,3 +179,17 @@ def test_bench_graph_reports_milliseconds_per_size() -> None:
     result = bench_graph(sizes=(50, 200), repeats=1)
     assert set(result) == {50, 200}
     assert all(ms > 0 for ms in result.values())
+
+
+def test_a_dead_step_and_a_state_value_are_shown() -> None:
+    tree = fold("4 5 6 10", example_events())
+    tree.nodes[5].dead = "4+4 is 8, but 8 is not left"
+    tree.nodes[4].value = 0.25
+    graph = tree_digraph(tree, tree_scores(tree, "uct", 1.0, {5: "dead: x"}), Highlight(),
+                         rule="uct")
+    assert graph.nodes[5]["label"].endswith("\n(dead)")
+    assert graph.nodes[5]["title"].endswith("dead step (never selected): 4+4 is 8, but 8 is "
+                                            "not left")
+    assert "not selectable" not in graph.nodes[5]["title"]  # said once, as dead
+    assert "state value = 0.250" in graph.nodes[4]["title"].splitlines()
+    assert "(dead)" not in graph.nodes[4]["label"] and "state value" not in graph.nodes[3]["title"]

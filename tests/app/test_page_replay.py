@@ -10,7 +10,7 @@ from pathlib import Path
 
 from apptest_support import captions, click, copy_db, markdown_text, open_app_page
 from streamlit.testing.v1 import AppTest
-from synthetic_runs import PROBLEM, closed_answer_events, save
+from synthetic_runs import DEAD_REASON, PROBLEM, STEP_VALUE, closed_answer_events, save
 
 from app.web import state
 from app.web.views import summary_line
@@ -112,16 +112,24 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
     for table in (last, now):
         rows = table.set_index("child")
         assert rows.loc["#1", "excluded"] == reason
+        assert rows.loc["#3", "excluded"] == f"dead: {DEAD_REASON}"
         assert rows.loc["#2", "excluded"] == ""
         assert rows.loc["#2", ""].startswith("★") and "★" not in rows.loc["#1", ""]
     assert any(c.startswith("Next selection would walk #0 → #2 (") for c in captions(at))
     at.selectbox(key=state.REPLAY.node.name).set_value(0).run()  # the root has no siblings
     assert any(c.startswith("Next selection would walk #0 → #2 (") for c in captions(at))
-    at.selectbox(key=state.REPLAY.node.name).set_value(1).run()
+    at.selectbox(key=state.REPLAY.node.name).set_value(3).run()
+    assert "Dead step: the task's step check rejected it, so selection never enters it" \
+        in captions(at) and [t.value for t in at.text] == [DEAD_REASON]
+    at.selectbox(key=state.REPLAY.node.name).set_value(2).run()
+    assert f"State value (the run's evaluator, {config.evaluator}): {STEP_VALUE:.3f}" \
+        in captions(at)
     at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
     text = markdown_text(at)
     assert "- #1: " in text and "excluded: selection may not enter it" in text
-    assert "#2: N = 0" in text and "← **chosen**" in text and run_id == 1
+    assert "- #3: " in text and DEAD_REASON not in text  # stored text stays out of Markdown
+    assert "#2: N = 0: its state value 0.600 stands in for Q" in text
+    assert "← **chosen**" in text and run_id == 1
 
 
 def test_a_saved_beam_run_is_described_as_beam_steps(beam_run_db: tuple[Path, int],
