@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # OpenMP threads that spin while they wait are ruinous on a shared CPU: beside another
+    # busy process, training ran 6 times slower and sampling 80 times slower (1.6 s a step
+    # instead of 0.27; 40 s instead of 0.5 s for 16 samples). Set before torch is imported,
+    # which loads the OpenMP runtime; a value already set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:

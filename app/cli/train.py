@@ -13,8 +13,9 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "train-demo-model", help="train the bundled Game-of-24 demo model on this CPU",
         description="Enumerate every solvable Game-of-24 puzzle except the 100 held out, "
-        "write step-per-line traces (some with a dead end and a reflection), and train a "
-        "small GPT-2 from scratch for a fixed wall-clock budget.",
+        "write step-per-line traces (some with a dead end and a reflection) and one-line "
+        "state evaluations ('Evaluate: 5 6 9 -> sure'), and train a small GPT-2 from "
+        "scratch for a fixed step or wall-clock budget.",
     )
     parser.add_argument("--out", required=True, help="directory to write the checkpoint to")
     parser.add_argument("--minutes", type=float, default=13.0,

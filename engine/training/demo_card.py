@@ -84,6 +84,8 @@ puzzles themselves never are. Measured in {quality['self_eval_wall_s']} s.
 def _data_section(training: dict[str, Any]) -> str:
     cfg = training["train_config"]
     weights = ", ".join(f"{w:g}" for w in cfg["evaluation_size_weights"])
+    n = cfg["evaluation_batches"]
+    batches = "one batch" if n == 1 else f"{n} batches"
     return f"""## Data
 Every multiset of four numbers from 1-13 that has a solution (1,362), minus the 100 puzzles
 of `assets/data/game24_tot_901_1000.txt` (the Tree-of-Thoughts evaluation split), leaves
@@ -107,8 +109,8 @@ left), not on the choice of operands. Those steps teach arithmetic on every kind
 without teaching the model to choose such moves. Every complete trace is checked by
 `engine.tasks.game24`.
 
-**Evaluation lines** fill {cfg['evaluation_batches']} batches of
-{cfg['evaluation_batch_size']} for every 8 batches of traces: `Evaluate: 5 6 9 -> sure` or
+**Evaluation lines** fill {batches} of {cfg['evaluation_batch_size']} lines for every
+8 batches of traces: `Evaluate: 5 6 9 -> sure` or
 `... -> impossible`, the numbers of a state sorted, the label from the exact solver, the
 loss only on the verdict, the newline and the end of text. A state has 1, 2, 3 or 4
 numbers left with weights {weights}; {cfg['evaluation_sure_share']:.0%} are sure (half that
@@ -152,7 +154,11 @@ Batch {cfg['batch_size']}, AdamW, peak learning rate {cfg['learning_rate']}, war
 cosine schedule over the step budget (the wall-clock budget when no step budget is given).
 Steps: {training['steps']}, {training.get('evaluation_steps', 0)} of them on evaluation
 lines ({training.get('steps_per_s', '-')} steps/s); final batch loss
-{training['final_loss']}; wall time {training['wall_s']} s.
+{training['final_loss']}; wall time {training['wall_s']} s, CPU time
+{training.get('cpu_s', '-')} s (all threads). The machine is shared, so wall time varies
+with its load; the step budget makes the run repeatable. The command sets
+`OMP_WAIT_POLICY=PASSIVE` (threads that spin while they wait made training several times
+slower beside another busy process).
 
 ## Measured quality (the 100 held-out puzzles)
 Command: `mctslab train-demo-model --out assets/models/game24-demo --eval-only`

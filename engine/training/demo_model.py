@@ -1,9 +1,10 @@
 """The bundled demo model: a small GPT-2 that solves Game of 24 step by step.
 
-``train_demo_model`` builds the data (every solvable puzzle but the 100 held out), a
-tokenizer (characters, whole numbers, the format's phrases) and a small
-``GPT2LMHeadModel``, trains it on the CPU for a fixed wall-clock budget, and writes a
-checkpoint that ``from_pretrained`` loads offline.
+``train_demo_model`` builds the data (traces of every solvable puzzle but the 100 held
+out, and one-line state evaluations from ``engine.training.demo_data``), a tokenizer (characters,
+whole numbers, the format's phrases) and a small ``GPT2LMHeadModel``, trains it on the CPU
+for a step or wall-clock budget, and writes a checkpoint that ``from_pretrained`` loads
+offline.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ class TrainConfig:
     n_positions: int = 384  # the longest reflection trace is about 150 tokens
     batch_size: int = 32
     learning_rate: float = 3e-3
-    reflection_share: float = 0.3  # share of examples that take a dead end and reflect
-    exploration_share: float = 0.2  # share of examples that take random legal steps
+    # Share of examples that take a dead end and reflect: raised from 0.3 when evaluation
+    # lines came in (restarts after the reflection line fell to 78% at 0.3, 81-86% at 0.4).
+    reflection_share: float = 0.45
+    exploration_share: float = 0.15  # share of examples that take random legal steps
     # Self-evaluation ("Evaluate: 5 6 9 -> sure"): this many batches of one-line examples
     # for every eight batches of traces. They are short, so a batch holds more of them.
-    evaluation_batches: int = 2
+    evaluation_batches: int = 1
     evaluation_batch_size: int = 128
     # How often a state has 1, 2, 3 or 4 numbers left, and the share that are sure. Sure
     # states are rare among those reachable, so they are drawn on purpose.
@@ -260,6 +263,7 @@ def train_demo_model(
     from transformers import GPT2Config, GPT2LMHeadModel
 
     started = time.monotonic()
+    cpu_started = time.process_time()
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     tokenizer = build_tokenizer()
@@ -326,6 +330,8 @@ def train_demo_model(
         "steps_per_s": round(step / wall_s, 2),
         "final_loss": round(loss_value, 4),
         "wall_s": round(wall_s, 1),
+        # CPU seconds of all threads: beside wall_s, it shows how busy the machine was.
+        "cpu_s": round(time.process_time() - cpu_started, 1),
         "training_puzzles": len(puzzles),
         "parameters": sum(p.numel() for p in model.parameters()),
         "torch_threads": torch.get_num_threads(),

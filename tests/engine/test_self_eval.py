@@ -83,7 +83,7 @@ def test_training_batches_hold_evaluation_lines_but_no_held_out_puzzle() -> None
     rng = random.Random(5)
     held_out = {game24.sort_numbers([F(n) for n in p]) for p in held_out_puzzles()}
     evaluated: set[tuple[Fraction, ...]] = set()
-    for _ in range(20):
+    for _ in range(40):
         for is_evaluation, batch in _length_bucketed_batches(
                 training_puzzles(), rng, config, tokenizer):
             for ids, trained in batch:
@@ -95,7 +95,7 @@ def test_training_batches_hold_evaluation_lines_but_no_held_out_puzzle() -> None
                 assert sum(trained) == 3  # the verdict, the newline, the end of text
                 numbers = text.split(" -> ")[0][len("Evaluate: "):].split()
                 evaluated.add(game24.sort_numbers([game24.parse_number(t) for t in numbers]))
-    assert len(evaluated) > 2000  # of 20 x 2 x 128 drawn
+    assert len(evaluated) > 2000  # of 40 x 128 drawn
     assert sum(len(s) == 4 for s in evaluated) > 500
     assert evaluated.isdisjoint(held_out)
 
