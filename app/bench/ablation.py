@@ -79,7 +79,7 @@ def sign_test(only_a: int, only_b: int) -> float:
         return 1.0
     k = min(only_a, only_b)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return float(min(1.0, 2 * tail))
 
 
 def compare(rows: Sequence[dict[str, Any]], a: str, b: str, signals: str, budget: int

@@ -70,7 +70,8 @@ class StrategyResult:
     """The strategy's tree; ``fold(problem, events)`` gives the same tree."""
 
 
-def strategy_config(name: StrategyName, base: SearchConfig) -> SearchConfig:
+def strategy_config(name: StrategyName, base: SearchConfig,
+                    settings: StrategySettings | None = None) -> SearchConfig:
     """The ``Search`` config a strategy runs with, derived from MCTS's config ``base``."""
     if name == "greedy":
         return base.model_copy(update={"children": 1, "temperature": 0.0})
@@ -78,6 +79,9 @@ def strategy_config(name: StrategyName, base: SearchConfig) -> SearchConfig:
         # Rollouts from the root: the root's state value is the same for all of them, so
         # it is left out; the step check still stops a rollout at its first rejected step.
         return base.model_copy(update={"max_depth": 0, "leaf_value": "rollout"})
+    if name == "beam":
+        children = settings.beam_children if settings is not None else base.children
+        return base.model_copy(update={"children": children})
     return base
 
 
@@ -85,7 +89,7 @@ def run_strategy(
     name: StrategyName, model: Backend, problem: str, settings: StrategySettings
 ) -> StrategyResult:
     """Run strategy ``name`` on ``problem`` within ``settings``; return its result."""
-    config = strategy_config(name, settings.mcts_config)
+    config = strategy_config(name, settings.mcts_config, settings)
     search = Search(model, config, problem)
     started = time.perf_counter()
     if name == "greedy":

@@ -21,6 +21,9 @@ class StrategySettings:
     max_iterations: int = DEFAULT_MAX_ITERATIONS
     """Most MCTS (and Best-of-N) iterations, whatever budget is left."""
     beam_width: int = 4
-    """Beam search: open paths kept per depth (B); each gets ``mcts_config.children``."""
+    """Beam search: open paths kept per depth (B)."""
+    beam_children: int = 4
+    """Beam search: next steps sampled per beam node (ToT samples several per state; MCTS's
+    own k, 1 with progressive widening, would make every beam one path)."""
     stop_when_solved: bool = True
     """Stop at the first verified-correct answer (solve rates are unchanged)."""

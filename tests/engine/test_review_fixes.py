@@ -138,7 +138,9 @@ def test_a_closed_child_is_listed_with_its_reason_but_not_chosen() -> None:
 
 
 def test_a_search_evaluates_each_final_answer_at_most_once(demo_model) -> None:  # type: ignore[no-untyped-def]
-    search = Search(demo_model, make_config(seed=2, children=3, rollout_max_tokens=64),
+    # Without widening, so that the search goes deep enough to write answer lines.
+    search = Search(demo_model, make_config(seed=2, children=3, widening=0,
+                                            rollout_max_tokens=64),
                     "4 5 6 10")
     search.run(40)
     terminal_evaluations: dict[int, int] = {}

@@ -25,7 +25,8 @@ def overshoot(name: str, settings: StrategySettings) -> int:
     """The most one unit of work (checked against the budget before it starts) generates."""
     c = settings.mcts_config
     step = c.children * c.max_step_tokens
-    return {"best-of-n": c.rollout_max_tokens, "beam": step,
+    return {"best-of-n": c.rollout_max_tokens,
+            "beam": settings.beam_children * c.max_step_tokens,
             "mcts": step + c.rollout_max_tokens}.get(name, 0)
 
 
