@@ -76,7 +76,8 @@ def test_cache_reuse_forwards_each_token_once(demo_model: HFModel) -> None:
 
 
 def test_reflection_nodes_appear_and_continue(demo_model: HFModel) -> None:
-    search = Search(demo_model, make_config(seed=2, reflection="on", children=3),
+    # Without widening, so that the search goes deep enough to continue a reflection.
+    search = Search(demo_model, make_config(seed=3, reflection="on", children=3, widening=0),
                     "1 1 4 6")
     event = search.add_reflection(0)
     assert isinstance(event, Expanded) and event.origin == "reflection_by_hand"

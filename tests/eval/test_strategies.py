@@ -82,10 +82,18 @@ def test_each_strategy_has_its_own_shape(demo_model: HFModel) -> None:
     assert beam.iterations == len(beam.events)
     depths = {n.depth for n in beam.tree.nodes}
     assert max(depths) >= 2  # the beam went past the first step
-    # No depth holds more expanded nodes than the beam width.
-    expanded = [beam.tree.nodes[e.node] for e in beam.events if isinstance(e, Expanded)]
-    for depth in depths:
-        assert len({n.id for n in expanded if n.depth == depth}) <= settings.beam_width
+    # No depth of one pass (a pass starts again at the root) holds more expanded nodes
+    # than the beam width.
+    passes: list[list[int]] = []
+    for event in beam.events:
+        if isinstance(event, Expanded):
+            if event.node == 0:
+                passes.append([])
+            passes[-1].append(event.node)
+    for expanded in passes:
+        for depth in depths:
+            assert len({n for n in expanded if beam.tree.nodes[n].depth == depth}) \
+                <= settings.beam_width
 
     mcts = run_strategy("mcts", demo_model, "4 5 6 10", settings)
     assert mcts.tree.iterations_done == mcts.iterations >= 1

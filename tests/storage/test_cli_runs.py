@@ -88,7 +88,7 @@ def test_export_import_fork_delete(live_run: LiveRun, tmp_path: Path,
 
     before = db_dump(db)
     bad = tmp_path / "bad.json"
-    bad.write_text(exported.read_text().replace('"version": 1', '"version": 3'))
+    bad.write_text(exported.read_text().replace('"version": 2', '"version": 3'))
     code, _, err = _cli(capsys, "import", str(bad), "--db", str(db))
     assert code == 2 and "newer MCTS Lab" in err and db_dump(db) == before
 
