@@ -73,9 +73,7 @@ class LiveRun:
         events: list[Event] = []
         with self.lock:
             try:
-                events.append(self.search.step_phase())
-                while self.search.tree.next_phase != "select":
-                    events.append(self.search.step_phase())
+                self.search.run(1, on_event=events.append, raise_when_exhausted=True)
             finally:
                 if events:
                     self._save(store, events)

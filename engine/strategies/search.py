@@ -112,18 +112,28 @@ class Search:
         iterations: int,
         on_event: Callable[[Event], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        *,
+        raise_when_exhausted: bool = False,
     ) -> list[Event]:
-        """Complete ``iterations`` more iterations; ``should_stop`` is asked between them.
-        Stops early when the tree is exhausted (every branch ended)."""
+        """Complete ``iterations`` more iterations (the one in progress counts as one),
+        calling ``on_event`` after every phase, so that a caller can keep each event even
+        if it is interrupted. ``should_stop`` is asked between iterations. An exhausted
+        tree (every branch ended) stops the run, or raises ``SearchExhausted`` with
+        ``raise_when_exhausted``."""
         done: list[Event] = []
         target = self.tree.iterations_done + iterations
         while self.tree.iterations_done < target:
-            if (should_stop is not None and should_stop()) or self.exhausted:
-                break
-            for event in self.step_iteration():
-                done.append(event)
-                if on_event is not None:
-                    on_event(event)
+            if self.tree.next_phase == "select":
+                if should_stop is not None and should_stop():
+                    break
+                if self.exhausted:
+                    if raise_when_exhausted:
+                        self.select()  # raises SearchExhausted, which says why
+                    break
+            event = self.step_phase()
+            done.append(event)
+            if on_event is not None:
+                on_event(event)
         return done
 
     def _apply(self, event: Event) -> None:

@@ -121,6 +121,36 @@ one is an example only because it is also reachable from some source.
 """
 
 
+_USE = """## Use
+`AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` load it
+offline. Prompt: `Input: 4 5 6 10` and a newline; one step per line follows. To value a
+state: `engine.training.self_eval.self_evaluate(HFModel(dir), [(5, 6, 9)])`, or the prompt
+`engine.tasks.game24.evaluation_prompt(state)` and the next token.
+"""
+"""The card's last section: how to load and use the model."""
+
+
+def _training_section(training: dict[str, Any]) -> str:
+    """The card's command, schedule, steps and times."""
+    cfg = training["train_config"]
+    steps_flag = f" --steps {cfg['max_steps']}" if cfg.get("max_steps") else ""
+    return f"""## Training
+Command: `mctslab train-demo-model --out assets/models/game24-demo{steps_flag}
+--minutes {cfg['minutes']:g} --seed {cfg['seed']}` on a 2-core CPU
+({training['torch_threads']} torch threads).
+Batch {cfg['batch_size']}, AdamW, peak learning rate {cfg['learning_rate']}, warm-up then a
+cosine schedule over the step budget (the wall-clock budget when no step budget is given).
+Steps: {training['steps']}, {training.get('evaluation_steps', 0)} of them on evaluation
+lines ({training.get('steps_per_s', '-')} steps/s); final batch loss
+{training['final_loss']}; wall time {training['wall_s']} s, CPU time
+{training.get('cpu_s', '-')} s (all threads). The machine is shared, so wall time varies
+with its load; the step budget makes the run repeatable. The command sets
+`OMP_WAIT_POLICY=PASSIVE` (threads that spin while they wait made training several times
+slower beside another busy process).
+
+"""
+
+
 def write_model_card(model_dir: Path, quality: dict[str, Any]) -> Path:
     """Write ``quality.json`` and ``README.md`` (the model card) beside the weights."""
     training = json.loads((model_dir / "training.json").read_text())
@@ -128,7 +158,6 @@ def write_model_card(model_dir: Path, quality: dict[str, Any]) -> Path:
     cfg = training["train_config"]
     samples = quality["samples_per_puzzle"]
     restart = quality["reflection_restart_rate"]
-    steps_flag = f" --steps {cfg['max_steps']}" if cfg.get("max_steps") else ""
     card = f"""# game24-demo: the bundled MCTS Lab demo model
 
 A small GPT-2 ({cfg['n_layer']} layers, width {cfg['n_embd']}, {cfg['n_head']} heads,
@@ -146,21 +175,7 @@ numbers split into runs of three digits) and so is each fixed phrase of the form
 this small learns far faster than digit by digit, and a verdict is one token.
 
 {_data_section(training)}
-## Training
-Command: `mctslab train-demo-model --out assets/models/game24-demo{steps_flag}
---minutes {cfg['minutes']:g} --seed {cfg['seed']}` on a 2-core CPU
-({training['torch_threads']} torch threads).
-Batch {cfg['batch_size']}, AdamW, peak learning rate {cfg['learning_rate']}, warm-up then a
-cosine schedule over the step budget (the wall-clock budget when no step budget is given).
-Steps: {training['steps']}, {training.get('evaluation_steps', 0)} of them on evaluation
-lines ({training.get('steps_per_s', '-')} steps/s); final batch loss
-{training['final_loss']}; wall time {training['wall_s']} s, CPU time
-{training.get('cpu_s', '-')} s (all threads). The machine is shared, so wall time varies
-with its load; the step budget makes the run repeatable. The command sets
-`OMP_WAIT_POLICY=PASSIVE` (threads that spin while they wait made training several times
-slower beside another busy process).
-
-## Measured quality (the 100 held-out puzzles)
+{_training_section(training)}## Measured quality (the 100 held-out puzzles)
 Command: `mctslab train-demo-model --out assets/models/game24-demo --eval-only`
 ({quality['wall_s']} s for generation, then the self-evaluation).
 
@@ -181,12 +196,7 @@ among the four input numbers (its arithmetic is judged by the legal-step figure,
 ## Against the targets
 {_against_targets(quality, training)}
 
-## Use
-`AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` load it
-offline. Prompt: `Input: 4 5 6 10` and a newline; one step per line follows. To value a
-state: `engine.training.self_eval.self_evaluate(HFModel(dir), [(5, 6, 9)])`, or the prompt
-`engine.tasks.game24.evaluation_prompt(state)` and the next token.
-"""
+{_USE}"""
     path = model_dir / "README.md"
     path.write_text(card)
     return path
