@@ -17,7 +17,8 @@ from app.cli.search import add_search_options, search_settings
 
 ROW_FIELDS = (
     "index", "problem", "strategy", "solved", "answer", "tokens_generated",
-    "tokens_forwarded", "tokens_unique", "wall_s", "iterations", "stopped_early", "run_id",
+    "tokens_forwarded", "tokens_unique", "tokens_judged", "tokens_unvisited", "tokens_dead",
+    "wall_s", "iterations", "stopped_early", "run_id", "signals",
 )
 EARLY_STOP_NOTE = (
     "each strategy stops at its first verified-correct answer (the exact verifier makes "
@@ -176,14 +177,19 @@ def _evaluate(model: Any, chosen: Sequence[tuple[int, str]], names: Sequence[Any
 
 
 def row_of(index: int, result: Any, run_id: int | None) -> dict[str, Any]:
-    """One per-puzzle row (``ROW_FIELDS``)."""
+    """One per-puzzle row (``ROW_FIELDS``), naming the signals the strategy used."""
+    from engine.strategies.runner import signals
+
     return {
         "index": index, "problem": result.problem, "strategy": result.strategy,
         "solved": result.solved, "answer": result.answer,
         "tokens_generated": result.tokens_generated,
         "tokens_forwarded": result.tokens_forwarded, "tokens_unique": result.tokens_unique,
+        "tokens_judged": result.tree.tokens.judged, "tokens_unvisited": result.tokens_unvisited,
+        "tokens_dead": result.tokens_dead,
         "wall_s": round(result.wall_s, 3), "iterations": result.iterations,
         "stopped_early": result.stopped_early, "run_id": run_id,
+        "signals": signals(result.config),
     }
 
 
@@ -222,6 +228,10 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
             "wall_s": round(sum(r["wall_s"] for r in mine), 2),
             "wall_s_mean": round(statistics.fmean(r["wall_s"] for r in mine), 3),
             "iterations_mean": round(statistics.fmean(r["iterations"] for r in mine), 2),
+            "tokens_judged_mean": mean("tokens_judged"),
+            "tokens_unvisited_mean": mean("tokens_unvisited"),
+            "tokens_dead_mean": mean("tokens_dead"),
+            "signals": mine[0]["signals"],
         }
     return summary
 
@@ -244,13 +254,13 @@ def render_table(report: dict[str, Any]) -> str:
         f"{report['puzzles']} puzzles, budget {report['token_budget']} generated tokens per "
         f"strategy per puzzle, model {report['model']} on {report['device']}",
         f"{'strategy':<10} {'solved':>9} {'rate':>7} {'gen/puzzle':>11} {'fwd/puzzle':>11} "
-        f"{'wall s':>8}",
+        f"{'wall s':>8}  signals",
     ]
     for name, s in report["strategies"].items():
         lines.append(
             f"{name:<10} {s['solved']:>4}/{s['puzzles']:<4} {100 * s['solve_rate']:>6.1f}% "
             f"{s['tokens_generated_mean']:>11.1f} {s['tokens_forwarded_mean']:>11.1f} "
-            f"{s['wall_s']:>8.1f}"
+            f"{s['wall_s']:>8.1f}  {s['signals']}"
         )
     if report["early_stop"]:
         lines.append(f"note: {report['early_stop']}.")

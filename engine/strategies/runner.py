@@ -143,7 +143,9 @@ def signals(config: SearchConfig) -> str:
     parts = [f"reward {config.reward}"]
     if config.step_check == "on":
         parts.append("step check")
-    if config.leaf_value != "rollout" or config.evaluator != "outcome":
+    # Rollouts from the root alone (Best-of-N) create no state that a value could rank.
+    if config.max_depth > 0 and (config.leaf_value != "rollout"
+                                 or config.evaluator != "outcome"):
         parts.append(f"{config.evaluator} values")
         if config.leaf_value != "rollout":
             parts.append(f"leaf {config.leaf_value}"

@@ -35,6 +35,14 @@ def test_eval_json_rows_csv_and_saved_runs(tmp_path: Path,
     assert [(r["index"], r["strategy"]) for r in rows] == [
         (i, s) for i in (1, 2) for s in STRATEGIES]
     assert {r["problem"] for r in rows} == {"1 2 4 7", "3 3 8 8"}
+    # Each row names the signals it used: the defaults' step check and self-evaluation
+    # for the searches that choose between states; Best-of-N only gets the step check.
+    signals = report["strategies"]
+    assert signals["mcts"]["signals"] == ("reward combined, step check, self-eval values, "
+                                          "leaf mixed (lambda 0.5)")
+    assert signals["best-of-n"]["signals"] == "reward combined, step check"
+    assert all(r["tokens_judged"] == 0 for r in rows if r["strategy"] == "best-of-n")
+    assert any(r["tokens_judged"] > 0 for r in rows if r["strategy"] == "mcts")
     mcts = [r for r in rows if r["strategy"] == "mcts"]
     assert report["strategies"]["mcts"]["tokens_generated_mean"] == pytest.approx(
         sum(r["tokens_generated"] for r in mcts) / 2, abs=0.05)
