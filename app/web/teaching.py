@@ -82,11 +82,19 @@ def explain_level(tree: Tree, level: SelectionLevel, config: SearchConfig) -> st
         elif score.child in tied:
             mark = " ← tied"
         elif score.excluded is not None:
-            mark = " — excluded: selection may not enter it (the Inspector says why)"
+            mark = f" — excluded: {score.excluded}"
         else:
             mark = ""
+        if score.visits == 0 and math.isfinite(score.exploration):
+            mark += (f" (not visited yet: its state value {score.exploitation:.3f} stands in "
+                     "for Q, as one visit of that value)")
         lines.append(f"- #{score.child}: {score_formula(score, level.parent_visits, config)}"
                      f"{mark}")
+    if not any(node.verdict is True for node in tree.nodes) and config.evaluator != "outcome":
+        lines.append("")
+        lines.append(f"No answer has been verified yet, so every Q here comes from state "
+                     f"values ({config.evaluator}) and rollout rewards: that is what lets "
+                     f"selection prefer #{level.chosen} before the first success.")
     if tied:
         lines.append("")
         lines.append(explain_tie(tree, level, tied))
