@@ -1,15 +1,17 @@
 """Plain words for what a phase just did, with the actual numbers in the formula.
 
-Pure functions that return Markdown built only from numbers and node ids (no problem or
-model text, so nothing a user typed is ever interpreted as Markdown or HTML). The numbers
-come from the events (the engine's score breakdown); nothing is re-decided here: a tie is
-named by ``engine.core.selection.tied_with_chosen``, and the formulas only write out the
-breakdown's own terms.
+Pure functions that return Markdown built from numbers and node ids; the one stored text
+they quote (why a sibling is excluded, which may repeat the model's step) goes in a code
+span (``literal``), so nothing a user or the model wrote is ever interpreted as Markdown or
+HTML. The numbers come from the events (the engine's score breakdown); nothing is re-decided
+here: a tie is named by ``engine.core.selection.tied_with_chosen``, and the formulas only
+write out the breakdown's own terms.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from app.web.graph import backprop_changes, format_score
 from engine.core.config import SearchConfig
@@ -67,6 +69,15 @@ def score_formula(score: ScoreBreakdown, parent_visits: int, config: SearchConfi
             f"**{format_score(score.total)}**")
 
 
+def literal(text: str) -> str:
+    """``text`` (which may come from the model, e.g. a step check's reason) as one Markdown
+    code span: shown as written, never as a link, an image or markup."""
+    flat = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {flat} {fence}"
+
+
 RULE_FORMULAS = {"uct": "Q + c·√(ln N_parent / N)", "puct": "Q + c·P·√N_parent / (1 + N)"}
 
 
@@ -82,12 +93,14 @@ def explain_level(tree: Tree, level: SelectionLevel, config: SearchConfig) -> st
         elif score.child in tied:
             mark = " ← tied"
         elif score.excluded is not None:
-            mark = f" — excluded: {score.excluded}"
+            mark = f" — excluded: {literal(score.excluded)}"
         else:
             mark = ""
-        if score.visits == 0 and math.isfinite(score.exploration):
+        # UCT's formula says it itself (score_formula); PUCT's adds V as its exploitation.
+        if score.visits == 0 and config.selection == "puct" and \
+                tree.nodes[score.child].value is not None:
             mark += (f" (not visited yet: its state value {score.exploitation:.3f} stands in "
-                     "for Q, as one visit of that value)")
+                     "for Q)")
         lines.append(f"- #{score.child}: {score_formula(score, level.parent_visits, config)}"
                      f"{mark}")
     if not any(node.verdict is True for node in tree.nodes) and config.evaluator != "outcome":

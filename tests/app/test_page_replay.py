@@ -126,8 +126,10 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
         in captions(at)
     at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
     text = markdown_text(at)
-    assert "- #1: " in text and "excluded: selection may not enter it" in text
-    assert "- #3: " in text and DEAD_REASON not in text  # stored text stays out of Markdown
+    assert f"excluded: ` {reason} `" in text
+    # A stored reason (it may repeat the model's step) only ever in a code span.
+    assert f"excluded: ` dead: {DEAD_REASON} `" in text
+    assert text.count(DEAD_REASON) == 1
     assert "#2: N = 0: its state value 0.600 stands in for Q" in text
     assert "← **chosen**" in text and run_id == 1
 

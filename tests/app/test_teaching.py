@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.web.learn_examples import PROBLEM, example_events
-from app.web.teaching import explain
+from app.web.teaching import explain, literal
 from engine.core.config import make_config
 from engine.core.events import Selected
 from engine.core.phases import Growth, select_path
@@ -78,3 +78,16 @@ def test_a_selection_stopped_by_widening_does_not_claim_the_node_has_no_children
     assert ("stops there: it has no child that selection may enter yet, or progressive "
             "widening (widening = 2) wants it to get another child first") in text
     assert "widening" not in explain(tree, event, make_config(widening=0.0))
+
+
+def test_a_stored_reason_is_quoted_as_text_never_as_markdown() -> None:
+    assert literal("5+6 is 11") == "` 5+6 is 11 `"
+    image = "![x](http://example.invalid/x.png) <b>`tick`</b>\nnext"
+    quoted = literal(image)
+    # A fence longer than any backtick run inside, on one line: the whole text is one code span.
+    assert quoted == "`` ![x](http://example.invalid/x.png) <b>`tick`</b> next ``"
+    tree = three_equal_children()
+    event = select_path(tree, "uct", 1.0, {2: image})
+    text = explain(tree, event, make_config(selection="uct", widening=0.0))
+    assert "- #2: " in text and f"excluded: {quoted}" in text
+    assert text.count("![x]") == 1

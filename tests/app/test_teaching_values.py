@@ -30,5 +30,5 @@ def test_an_unvisited_childs_value_and_a_dead_siblings_reason_are_explained() ->
     # UCT: #1 = 0.3 + sqrt(ln 2 / 2) = 0.889; #2 unvisited, V = 0.7: 0.7 + sqrt(ln 2) = 1.533.
     assert selected.levels[0].chosen == 2
     assert "its state value 0.700 stands in for Q" in text
-    assert "excluded: dead: arithmetic: the result is 36" in text
+    assert "excluded: ` dead: arithmetic: the result is 36 `" in text  # a code span: text
     assert "No answer has been verified yet" in text and "prefer #2" in text
