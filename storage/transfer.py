@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.core.config import SearchConfig, make_config
+from engine.core.config import SearchConfig, make_config, upgrade_v1_config
 from engine.core.events import Event, event_from_dict, event_to_dict, upgrade_event_dict
 from engine.core.tree import best_answer, check_invariants
 from engine.errors import InputError
@@ -144,7 +144,8 @@ def validate_document(doc: Any) -> CheckedImport:
     except ValidationError as err:
         raise StorageError("the file's run is not valid: " + _pydantic_errors(err)) from None
     try:
-        config = make_config(**run.config)
+        stored = run.config if doc["version"] >= 2 else upgrade_v1_config(run.config)
+        config = make_config(**stored)
     except InputError as err:
         raise StorageError(f"the file's search settings are not valid: {err}") from None
     if config.task != run.task or config.seed != run.seed:

@@ -88,6 +88,20 @@ class SearchConfig(BaseModel):
     )
 
 
+def upgrade_v1_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings stored by round one (before state values and widening) as the settings that
+    search the same way now: no step check, the outcome as the only value, leaves scored by
+    rollouts, no progressive widening, and a node that never grows past its one expansion.
+    Frozen: a stored-data migration depends on exactly this."""
+    upgraded = dict(values)
+    children = upgraded.get("children", 4)
+    for key, value in (("evaluator", "outcome"), ("step_check", "off"),
+                       ("leaf_value", "rollout"), ("value_weight", 0.5), ("widening", 0.0),
+                       ("max_children", children if isinstance(children, int) else 4)):
+        upgraded.setdefault(key, value)
+    return upgraded
+
+
 def make_config(**values: Any) -> SearchConfig:
     """Build a ``SearchConfig``; raise ``InputError`` naming each bad setting."""
     try:

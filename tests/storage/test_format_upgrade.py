@@ -32,6 +32,14 @@ def _events() -> list[Event]:
     return events
 
 
+def _round_one_config() -> dict[str, Any]:
+    """Settings as round one stored them: k = 4, and none of this round's new fields."""
+    new = {"evaluator", "step_check", "leaf_value", "value_weight", "widening",
+           "max_children"}
+    return {k: v for k, v in make_config(children=4).model_dump(mode="json").items()
+            if k not in new}
+
+
 def _as_format_1(payload: dict[str, Any]) -> dict[str, Any]:
     """What round one wrote for the same event."""
     old = dict(payload)
@@ -58,7 +66,7 @@ def test_the_migration_turns_manual_flags_into_origins(tmp_path: Path) -> None:
             "INSERT INTO runs (id, problem, task, model_name, model_fingerprint, config, seed,"
             " status, iterations_done, created_at, updated_at, schema_version) VALUES (1, :p,"
             " 'game24', 'demo', 'f', :c, 0, 'finished', 4, :t, :t, 1)"),
-            {"p": PROBLEM, "c": make_config().model_dump_json(), "t": now})
+            {"p": PROBLEM, "c": json.dumps(_round_one_config()), "t": now})
         for seq, event in enumerate(_events()):
             conn.execute(sa.text(
                 "INSERT INTO events (run_id, seq, iteration, phase, payload) VALUES "
@@ -71,7 +79,13 @@ def test_the_migration_turns_manual_flags_into_origins(tmp_path: Path) -> None:
     origins = [e.origin for e in loaded if isinstance(e, Expanded)]
     assert origins == ["phase"] * 4 + ["reflection_by_hand", "beam"]
     assert fold(PROBLEM, loaded) == fold(PROBLEM, _events())
-    assert store.get_run(1).schema_version == 2
+    info = store.get_run(1)
+    assert info.schema_version == 2
+    # Round one's settings search as they did: no step check, outcome values, rollout
+    # leaves, no widening, no growth past one expansion of k = 4.
+    assert (info.config.evaluator, info.config.step_check, info.config.leaf_value,
+            info.config.widening, info.config.max_children) == ("outcome", "off", "rollout",
+                                                                0.0, 4)
 
 
 def test_a_version_1_export_imports_with_origins(tmp_path: Path) -> None:
@@ -84,6 +98,9 @@ def test_a_version_1_export_imports_with_origins(tmp_path: Path) -> None:
     assert doc["version"] == 2
     doc["version"] = 1
     doc["events"] = [_as_format_1(e) for e in doc["events"]]
+    doc["run"]["config"] = _round_one_config()
     assert any(e.get("manual") is True and e["reason"].startswith("beam") for e in doc["events"])
     copy_id = store.import_run(doc)
     assert store.load_events(copy_id) == events
+    config = store.get_run(copy_id).config
+    assert (config.evaluator, config.widening, config.max_children) == ("outcome", 0.0, 4)

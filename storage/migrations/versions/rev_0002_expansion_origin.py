@@ -4,7 +4,10 @@ Format 1 stored ``manual: true`` for every expansion outside the four-phase cycl
 beam-search runs read as reflections added by hand. This migration rewrites every stored
 event payload with ``engine.core.events.upgrade_v1_to_v2`` (beam steps are told apart by
 their reason, ``beam search: ...``) and adds the fields format 2 introduced, unknown for old
-events. Runs keep their ids, order and everything else.
+events. Each run's stored settings get the values of this round's new settings that search
+as round one did (``engine.core.config.upgrade_v1_config``: no step check, outcome values,
+rollout leaves, no widening), so a resumed or replayed old run keeps its behaviour. Runs
+keep their ids, order and everything else.
 
 Revision ID: 0002
 Revises: 0001
@@ -16,6 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from engine.core.config import upgrade_v1_config
 from engine.core.events import upgrade_v1_to_v2
 
 revision = "0002"
@@ -43,8 +47,12 @@ def upgrade() -> None:
                 conn.execute(events.update().where(events.c.id == row_id)
                              .values(payload=upgraded))
         last_id = rows[-1][0]
-    runs = sa.table("runs", sa.column("schema_version", sa.Integer))
-    conn.execute(runs.update().values(schema_version=2))
+    # Settings stored before state values and widening existed search as round one did.
+    runs = sa.table("runs", sa.column("id", sa.Integer), sa.column("config", sa.JSON),
+                    sa.column("schema_version", sa.Integer))
+    for run_id, config in conn.execute(sa.select(runs.c.id, runs.c.config)).all():
+        conn.execute(runs.update().where(runs.c.id == run_id)
+                     .values(config=upgrade_v1_config(config), schema_version=2))
 
 
 def downgrade() -> None:
