@@ -28,7 +28,7 @@ from engine.core.events import (
     Selected,
     SelectionLevel,
 )
-from engine.core.phases import Growth, closed_nodes, select_path
+from engine.core.phases import closed_for, next_selection
 from engine.core.selection import children_scores, pick, tree_scores
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
@@ -65,18 +65,11 @@ def selected_node(tree: Tree, key: Key[int | None]) -> int:
     return value if isinstance(value, int) and 0 <= value < len(tree.nodes) else 0
 
 
-def closed_now(tree: Tree, config: SearchConfig) -> dict[int, str]:
-    """The nodes selection may not enter now, and why (``engine.core.phases.closed_nodes``
-    with the run's settings, as ``Search.closed`` calls it)."""
-    return closed_nodes(tree, max_depth=config.max_depth, reflection=config.reflection == "on",
-                        max_children=config.max_children)
-
-
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
                  selected: int | None, view_key: str, keys: MomentKeys) -> None:
     """The interactive graph and the select box that mirrors its selection."""
     label_by: LabelBy = "score" if keys.label_by_score.get() else "nq"
-    scores = tree_scores(tree, config.selection, config.exploration, closed_now(tree, config))
+    scores = tree_scores(tree, config.selection, config.exploration, closed_for(tree, config))
     data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by,
                                  rule=config.selection))
 
@@ -155,7 +148,7 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
         if mine is not None:
             st.markdown(f"#{node.id}: " + score_formula(mine, level.parent_visits, config))
     now = children_scores(tree, node.parent, config.selection, config.exploration,
-                          closed_now(tree, config))
+                          closed_for(tree, config))
     open_now = [s for s in now if s.excluded is None]
     best = pick(now).child if open_now else None  # pick skips the excluded
     st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
@@ -165,10 +158,8 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
 
 def next_selection_line(tree: Tree, config: SearchConfig) -> str:
     """The path the next selection would walk (``engine.core.phases.select_path``)."""
-    growth = Growth(config.max_depth, config.max_children, config.widening)
     try:
-        nxt = select_path(tree, config.selection, config.exploration, closed_now(tree, config),
-                          growth)
+        nxt = next_selection(tree, config)
     except SearchExhausted as err:
         return f"Next selection: none. {err}"
     return "Next selection would walk " + " → ".join(f"#{n}" for n in nxt.path) + \

@@ -26,6 +26,7 @@ from engine.core.selection import children_scores, pick
 from engine.errors import SearchExhausted
 
 if TYPE_CHECKING:
+    from engine.core.config import SearchConfig
     from engine.core.tree import Node, Pending, Tree
 
 ExpansionAction = Literal["sample", "reflect", "none"]
@@ -167,3 +168,19 @@ def backup_path(pending: Pending) -> tuple[int, ...]:
     if pending.simulate_node is not None and pending.simulate_node != path[-1]:
         path = (*path, pending.simulate_node)
     return path
+
+
+def closed_for(tree: Tree, config: SearchConfig) -> dict[int, str]:
+    """``closed_nodes`` with a search's own settings (what ``Search`` and the app use)."""
+    return closed_nodes(tree, max_depth=config.max_depth,
+                        reflection=config.reflection == "on",
+                        max_children=config.max_children)
+
+
+def next_selection(tree: Tree, config: SearchConfig,
+                   closed: dict[int, str] | None = None) -> Selected:
+    """``select_path`` with a search's own settings: its rule, c, closed nodes and
+    progressive widening. Raise ``SearchExhausted`` when nothing is left to select."""
+    growth = Growth(config.max_depth, config.max_children, config.widening)
+    return select_path(tree, config.selection, config.exploration,
+                       closed_for(tree, config) if closed is None else closed, growth)

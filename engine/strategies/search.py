@@ -29,13 +29,7 @@ from engine.core.events import (
     Simulated,
     TokenCounts,
 )
-from engine.core.phases import (
-    Growth,
-    backup_path,
-    closed_nodes,
-    expansion_decision,
-    select_path,
-)
+from engine.core.phases import backup_path, closed_for, expansion_decision, next_selection
 from engine.core.rewards import combine
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
@@ -162,9 +156,7 @@ class Search:
 
     def closed(self) -> dict[int, str]:
         """The nodes selection may no longer enter, and why (``phases.closed_nodes``)."""
-        return closed_nodes(self.tree, max_depth=self.config.max_depth,
-                            reflection=self.config.reflection == "on",
-                            max_children=self.config.max_children)
+        return closed_for(self.tree, self.config)
 
     @property
     def exhausted(self) -> bool:
@@ -173,9 +165,7 @@ class Search:
 
     def select(self) -> Selected:
         """Descend from the root by the best score until a leaf, avoiding closed nodes."""
-        growth = Growth(self.config.max_depth, self.config.max_children, self.config.widening)
-        return select_path(self.tree, self.config.selection, self.config.exploration,
-                           self.closed(), growth)
+        return next_selection(self.tree, self.config)
 
     def expand(self) -> Expanded:
         """Add children to the selected leaf, or say why it is simulated as it is."""

@@ -131,3 +131,12 @@ def test_progressive_widening_stops_selection_at_a_node_short_of_live_children()
     full = Growth(max_depth=12, max_children=2, widening=1.0)
     assert select_path(tree, "uct", 1.0, {2: "dead: arithmetic"}, off).path == (0, 1)
     assert select_path(tree, "uct", 1.0, {2: "dead: arithmetic"}, full).path == (0, 1)
+
+
+def test_search_and_app_select_with_one_function_of_the_settings(demo_model) -> None:  # type: ignore[no-untyped-def]
+    from engine.core.phases import closed_for, next_selection
+
+    search = Search(demo_model, make_config(seed=1), "4 5 6 10")
+    search.run(6)
+    assert search.closed() == closed_for(search.tree, search.config)
+    assert search.select() == next_selection(search.tree, search.config)

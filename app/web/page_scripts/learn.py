@@ -12,9 +12,10 @@ from app.web.graph import highlight_for, tree_digraph, vis_data
 from app.web.graph_component import graph_component
 from app.web.learn_examples import PROBLEM, example_events
 from app.web.teaching import PHASE_TITLES, explain
-from app.web.views import closed_now, confidence_html
+from app.web.views import confidence_html
 from engine.core.config import SearchConfig
 from engine.core.events import Event, Rollout
+from engine.core.phases import closed_for
 from engine.core.rewards import token_confidence
 from engine.core.selection import children_scores, tree_scores
 from engine.core.tree import fold
@@ -35,7 +36,7 @@ PHASE_WORDS = {
 
 def picture(events: list[Event], upto: int, key: str, config: SearchConfig) -> None:
     tree = fold(PROBLEM, events[:upto])
-    scores = tree_scores(tree, config.selection, config.exploration, closed_now(tree, config))
+    scores = tree_scores(tree, config.selection, config.exploration, closed_for(tree, config))
     graph = vis_data(tree_digraph(tree, scores, highlight_for(tree, events[upto - 1]),
                                   rule=config.selection))
     graph_component(graph, selected=None, view_key=key, key=key, height=PICTURE_HEIGHT)
