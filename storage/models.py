@@ -14,7 +14,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 SCHEMA_VERSION = 2
 """The schema this code writes; bumped with every migration that changes the tables."""
 
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+RUN_STATUSES = ("running", "paused", "finished", "failed", "interrupted")
+"""``running``: a process is writing the run now (``owner_pid`` on ``owner_host``).
+``paused``: saved between two steps, nobody writing it, resumable anywhere (a run in the
+app between clicks, a fork not stepped yet). ``finished``: its search ended (budget spent or
+tree exhausted). ``failed``: its search raised. ``interrupted``: its writer stopped
+mid-search (Ctrl-C, a killed process), resumable."""
 
 
 class Base(DeclarativeBase):
@@ -36,7 +41,7 @@ class RunRow(Base):
     """``SearchConfig.model_dump()``."""
     seed: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
-    """running, finished, failed or interrupted."""
+    """One of ``RUN_STATUSES``."""
     iterations_done: Mapped[int] = mapped_column(default=0)
     best_answer: Mapped[str | None] = mapped_column(Text)
     solved: Mapped[bool | None]

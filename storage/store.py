@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ from storage.replay import events_before_iteration, events_through_phase, fold_o
 
 logger = logging.getLogger(__name__)
 
+STALE_WRITER_S = 15 * 60
+"""A running run whose writer is on another host (whose process this host cannot see) and
+has not written for this long counts as abandoned: a crashed writer never locks a run for
+good. A live search writes after every iteration, far more often."""
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -45,7 +51,7 @@ class RunInfo:
     config: SearchConfig
     seed: int
     status: str
-    """running, finished, failed or interrupted."""
+    """One of ``storage.models.RUN_STATUSES``."""
     iterations_done: int
     best_answer: str | None
     solved: bool | None
@@ -71,6 +77,11 @@ class RunStore:
         self.url = url
         self.where = describe(url)
         self._writer = write_engine(engine)
+        self._claimed: set[int] = set()
+        """Runs a step of this process is writing now (``claim_run`` until ``release_run``):
+        two sessions of one app share a process id, so the owner column cannot tell them
+        apart."""
+        self._claims = threading.Lock()
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -109,13 +120,19 @@ class RunStore:
         title: str | None = None,
         parent_run_id: int | None = None,
         fork_iteration: int | None = None,
+        status: str = "running",
     ) -> int:
-        """Save a new run, status ``running``, owned by this process; return its id."""
+        """Save a new run and return its id: ``running`` and owned by this process, or
+        ``paused`` (nobody writes it until a ``claim_run``)."""
+        if status not in ("running", "paused"):
+            raise StorageError(f"a new run is running or paused, not {status!r}")
         with self._write() as session:
+            owner = {} if status == "running" else {"owner_pid": None, "owner_host": None}
             return self._insert_run(
                 session, problem=problem, config=config, model_name=model_name,
                 model_fingerprint=model_fingerprint, title=title,
-                parent_run_id=parent_run_id, fork_iteration=fork_iteration,
+                parent_run_id=parent_run_id, fork_iteration=fork_iteration, status=status,
+                **owner,
             )
 
     def _insert_run(self, session: Session, *, config: SearchConfig, **columns: Any) -> int:
@@ -144,6 +161,70 @@ class RunStore:
             row.updated_at = now_utc()
             if status == "running":
                 row.owner_pid, row.owner_host = os.getpid(), socket.gethostname()
+        if status != "running":
+            with self._claims:
+                self._claimed.discard(run_id)
+
+    def claim_run(self, run_id: int, *, events_seen: int | None = None) -> None:
+        """Make this process the run's writer (status ``running``) before it writes a step;
+        ``release_run`` (or ``append_events(..., release=True)``) gives it back.
+
+        Refused, with a ``StorageError`` that says why, while another writer holds the run:
+        a live process (on this host, or on another host within ``STALE_WRITER_S`` of its
+        last write) or another session of this process. A writer that died is never waited
+        for. ``events_seen`` is how many of the run's events the caller's copy holds: a
+        different stored count means someone else continued the run since, and the caller's
+        copy would fork its history, so that is refused too."""
+        with self._claims:
+            if run_id in self._claimed:
+                raise StorageError(f"run {run_id} is being stepped by another session of "
+                                   "this app; wait for that step to finish")
+            with self._write() as session:
+                row = self._row(session, run_id)
+                if row.status == "running":
+                    self._check_writer_gone(row)
+                if events_seen is not None:
+                    stored = session.scalar(select(func.count()).select_from(EventRow)
+                                            .where(EventRow.run_id == run_id)) or 0
+                    if stored != events_seen:
+                        raise StorageError(
+                            f"run {run_id} was continued elsewhere ({stored} events stored, "
+                            f"{events_seen} here); open it again from Runs to go on")
+                row.status, row.updated_at = "running", now_utc()
+                row.owner_pid, row.owner_host = os.getpid(), socket.gethostname()
+            self._claimed.add(run_id)
+
+    def _check_writer_gone(self, row: RunRow) -> None:
+        """Raise unless the writer of ``row`` (a running run) is this process or gone."""
+        here = socket.gethostname()
+        if row.owner_host == here and row.owner_pid == os.getpid():
+            return  # this process: its own sessions are told apart by ``_claimed``
+        if row.owner_host == here:
+            if owners.alive(row.owner_pid):
+                raise StorageError(f"run {row.id} is being written by process {row.owner_pid} "
+                                   "on this host; wait for it to finish or stop it first")
+            logger.info("run %d: its writer (process %s) died; taking it over", row.id,
+                        row.owner_pid)
+            return
+        quiet = (now_utc() - row.updated_at).total_seconds()
+        if quiet < STALE_WRITER_S:
+            raise StorageError(
+                f"run {row.id} is being written by process {row.owner_pid} on "
+                f"{row.owner_host} (last write {quiet:.0f} s ago); wait for it, or after "
+                f"{STALE_WRITER_S // 60} minutes without a write it counts as gone")
+        logger.warning("run %d: its writer on %s has not written for %.0f s; taking it over",
+                       row.id, row.owner_host, quiet)
+
+    def release_run(self, run_id: int) -> None:
+        """End this process's claim: the run is ``paused`` (saved, nobody writing it) if it
+        is still ``running`` under this process."""
+        with self._claims:
+            self._claimed.discard(run_id)
+            with self._write() as session:
+                row = self._row(session, run_id)
+                if row.status == "running" and row.owner_pid == os.getpid() \
+                        and row.owner_host == socket.gethostname():
+                    row.status, row.owner_pid, row.owner_host = "paused", None, None
 
     def get_run(self, run_id: int) -> RunInfo:
         """The run ``run_id``; ``StorageError`` if there is none."""
@@ -191,13 +272,17 @@ class RunStore:
         iterations_done: int,
         best_answer: str | None = None,
         solved: bool | None = None,
+        release: bool = False,
     ) -> None:
         """Append ``events`` and record progress, in one transaction. The best answer and
         solved flag are updated together, when ``best_answer`` is given (an answer, once
-        found, never goes away, so ``None`` leaves them as they are)."""
+        found, never goes away, so ``None`` leaves them as they are). ``release=True`` also
+        ends this process's ``claim_run`` (the run becomes ``paused``) in that transaction."""
         progress: dict[str, Any] = {"iterations_done": iterations_done, "updated_at": now_utc()}
         if best_answer is not None:
             progress.update(best_answer=best_answer, solved=solved)
+        if release:
+            progress.update(status="paused", owner_pid=None, owner_host=None)
         payloads = [event_to_dict(e) for e in events]
         # Core statements, not the ORM: this runs once per iteration (or phase) of a search.
         with self._write_connection() as conn:
@@ -205,6 +290,9 @@ class RunStore:
             if found.rowcount == 0:
                 raise StorageError(f"no run {run_id}; `mctslab runs` lists them")
             _insert_events(conn, run_id, events, payloads)
+        if release:
+            with self._claims:
+                self._claimed.discard(run_id)
 
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,23 +38,43 @@ class LiveRun:
     @classmethod
     def start(cls, store: RunStore, model: HFModel, config: SearchConfig, problem: str,
               title: str | None = None) -> LiveRun:
-        """A new search, saved as a new run (``InputError`` for a bad problem)."""
+        """A new search, saved as a new ``paused`` run (``InputError`` for a bad problem)."""
         search = Search(model, config, problem)
         run_id = store.create_run(problem=search.tree.problem, config=config,
                                   model_name=model.name, model_fingerprint=model.fingerprint,
-                                  title=title)
+                                  title=title, status="paused")
         return cls(search, run_id)
 
     @classmethod
     def resume(cls, store: RunStore, model: HFModel, run_id: int) -> LiveRun:
         """Continue a stored run from its last event (``StorageError`` if another live
-        process is writing it)."""
-        return cls(resume_search(store, run_id, model), run_id)
+        writer holds it). It stays ``paused`` until the next step."""
+        search = resume_search(store, run_id, model)
+        store.release_run(run_id)
+        return cls(search, run_id)
+
+    @contextmanager
+    def _writing(self, store: RunStore) -> Iterator[list[Event]]:
+        """One step: claim the run (``running``, this process its writer), collect the
+        step's events, save them and release the run (``paused``) in one transaction, even
+        when the step is interrupted. So the run is written only while a step is in flight:
+        an idle run (a closed tab) can be resumed from the CLI or another tab, and a copy
+        that someone else continued since is refused instead of forking the history."""
+        with self.lock:
+            store.claim_run(self.run_id, events_seen=len(self.search.events))
+            events: list[Event] = []
+            try:
+                yield events
+            finally:
+                if events:
+                    self._save(store, events)
+                else:
+                    store.release_run(self.run_id)
 
     def _save(self, store: RunStore, events: list[Event]) -> None:
         answer, verdict = best_answer(self.search.tree)
         store.append_events(self.run_id, events, iterations_done=self.search.tree.iterations_done,
-                            best_answer=answer, solved=verdict)
+                            best_answer=answer, solved=verdict, release=True)
         self.step_events = events
 
     def wait_idle(self) -> None:
@@ -62,28 +84,21 @@ class LiveRun:
             pass
 
     def step_phase(self, store: RunStore) -> Event:
-        with self.lock:
-            event = self.search.step_phase()
-            self._save(store, [event])
-        return event
+        with self._writing(store) as events:
+            events.append(self.search.step_phase())
+        return events[0]
 
     def step_iteration(self, store: RunStore) -> list[Event]:
         """The phases up to the end of the iteration in progress. Whatever was applied is
         saved even if the page interrupts the step (the store always mirrors the tree)."""
-        events: list[Event] = []
-        with self.lock:
-            try:
-                self.search.run(1, on_event=events.append, raise_when_exhausted=True)
-            finally:
-                if events:
-                    self._save(store, events)
+        with self._writing(store) as events:
+            self.search.run(1, on_event=events.append, raise_when_exhausted=True)
         return events
 
     def add_reflection(self, store: RunStore, node_id: int) -> Event:
-        with self.lock:
-            event = self.search.add_reflection(node_id)
-            self._save(store, [event])
-        return event
+        with self._writing(store) as events:
+            events.append(self.search.add_reflection(node_id))
+        return events[0]
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_resume_in_search_continues_the_same_run(stored_app: Callable[[str], App
     at.switch_page("page_scripts/search.py").run()
     click(at, "Next iteration")
     run = open_store(str(db_path)).get_run(1)
-    assert run.iterations_done == 3 and run.status == "running"
+    assert run.iterations_done == 3 and run.status == "paused"  # idle between clicks
 
 
 def test_delete_asks_first_and_cancel_keeps_the_run(stored_app: Callable[[str], AppTest],

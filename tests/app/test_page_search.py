@@ -51,7 +51,7 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
     start(app)
     store = open_store(str(db_path))
     (run,) = store.list_runs()
-    assert run.problem == "4 5 6 10" and run.status == "running"
+    assert run.problem == "4 5 6 10" and run.status == "paused"  # idle between clicks
     assert "iteration 0 · next phase: select · 1 nodes" in status(app)
     app.radio(key=state.LIVE.panel.name).set_value("What just happened").run()
     assert "Nothing has run yet" in app.info[0].value

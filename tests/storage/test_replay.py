@@ -163,8 +163,8 @@ def test_status_changes_and_unknown_status(tmp_path: Path, live_run: LiveRun) ->
     store, _ = copy_store(live_run, tmp_path)
     store.set_status(1, "failed")
     assert store.get_run(1).status == "failed"
-    with pytest.raises(StorageError, match="unknown run status 'paused'"):
-        store.set_status(1, "paused")
+    with pytest.raises(StorageError, match="unknown run status 'sleeping'"):
+        store.set_status(1, "sleeping")
 
 
 def test_phases_constant_matches_the_cli(live_run: LiveRun) -> None:
