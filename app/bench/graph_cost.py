@@ -4,10 +4,12 @@
 ``bench_round_trip`` drive headless Chromium with Playwright. Run all three with::
 
     .venv/bin/python -m app.bench.graph_cost            # prints one JSON object
+    .venv/bin/python -m app.bench.graph_cost --batch    # only Run 40 iterations vs the CLI
 
 Targets: 2,000 nodes built in <= 300 ms, painted in <= 3 s; one "next iteration" on the
 demo model, click to redrawn graph, in <= 1 s (the engine's own time for that iteration is
-reported next to it: the app's overhead is the difference).
+reported next to it: the app's overhead is the difference); *Run 40 iterations* within 1.5
+times the wall time of ``mctslab search`` with the same settings (``bench_batch``).
 """
 
 from __future__ import annotations
@@ -128,6 +130,54 @@ def bench_round_trip(port: int | None = None, iterations: int = 4) -> dict[str, 
             "engine_s": round(statistics.median(engine[1:]), 3)}
 
 
+def bench_batch(iterations: int = 40, problem: str = "4 5 6 10",
+                port: int | None = None) -> dict[str, Any]:
+    """*Run N iterations* in the browser against ``mctslab search`` with the same puzzle,
+    settings and seed, measured in one call: seconds from the click until the status line
+    says the batch is done, next to the CLI's wall time (process start to exit, and the
+    search alone, which excludes loading the model). Both runs must end with the same tree
+    size: the same search, only drawn differently. Both use the default settings (seed 0)."""
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    from app.bench.browser_driver import AppServer, pose_problem, wait_graph
+
+    mctslab = str(Path(sys.executable).parent / "mctslab")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [mctslab, "search", problem, "--iterations", str(iterations),
+             "--db", str(Path(folder) / "cli.db"), "--json"],
+            capture_output=True, text=True, check=True)
+        cli_wall = time.perf_counter() - start
+        cli = json.loads(done.stdout)
+        with AppServer(Path(folder) / "app.db", port) as server, sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(server.url)
+            pose_problem(page, problem)
+            wait_graph(page, iterations=0, nodes=1)
+            box = page.get_by_label("N", exact=True)
+            box.fill(str(iterations))
+            box.press("Enter")
+            button = page.get_by_role("button", name=f"Run {iterations} iterations")
+            button.wait_for()
+            start = time.perf_counter()
+            button.click()
+            state = wait_graph(page, iterations=iterations, timeout_s=1200)
+            app_wall = time.perf_counter() - start
+            browser.close()
+    if state.get("nodeCount") != str(len(cli["nodes"])):
+        raise RuntimeError(f"the app's tree has {state.get('nodeCount')} nodes, the CLI's "
+                           f"{len(cli['nodes'])}: not the same search")
+    return {"iterations": iterations, "nodes": len(cli["nodes"]),
+            "app_s": round(app_wall, 2), "cli_process_s": round(cli_wall, 2),
+            "cli_search_s": round(float(cli["wall_s"]), 2),
+            "app_over_cli_search": round(app_wall / float(cli["wall_s"]), 2),
+            "app_over_cli_process": round(app_wall / cli_wall, 2)}
+
+
 def engine_iteration_times(iterations: int) -> list[float]:
     """Seconds of ``Search.step_iteration`` alone, for the round trip's first iterations."""
     from engine.backends.hf import HFModel
@@ -143,11 +193,16 @@ def engine_iteration_times(iterations: int) -> list[float]:
     return times
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--batch"]:
+        print(json.dumps({"run_40_iterations": bench_batch()}, indent=2))
+        return 0
     report = {
         "graph_html_ms": bench_graph(),
         "paint_2000_s": bench_paint(2000),
         "next_iteration": bench_round_trip(),
+        "run_40_iterations": bench_batch(),
     }
     print(json.dumps(report, indent=2))
     return 0

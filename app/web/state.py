@@ -56,6 +56,12 @@ class Key(Generic[T]):
         return cast(T, st.session_state.pop(self.name, self.default))
 
 
+BATCH_DRAW_S = 2.0
+"""A running *Run N iterations* draws the tree after this many seconds of iterations (and
+at its end): drawing after every iteration made a batch cost four times the CLI; at 2 s
+it costs about the same (``python -m app.bench.graph_cost --batch``)."""
+
+
 @dataclass
 class Batch:
     """A running *Run N iterations*: one iteration per rerun of the Search workspace."""

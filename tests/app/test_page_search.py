@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from apptest_support import captions, click, markdown_text
 from streamlit.testing.v1 import AppTest
 
@@ -120,7 +121,10 @@ def test_add_a_reflection_under_the_selected_node(app: AppTest, db_path: Path) -
     assert "already has a reflection branch" in app.error[0].value
 
 
-def test_run_n_iterations_one_per_rerun_with_progress(app: AppTest, db_path: Path) -> None:
+def test_run_n_iterations_one_per_rerun_with_progress(
+    app: AppTest, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state, "BATCH_DRAW_S", 0.0)  # draw after every iteration
     start(app)
     app.number_input(key=state.RUN_N.name).set_value(3).run()
     click(app, "Run 3 iterations")
@@ -138,7 +142,24 @@ def test_run_n_iterations_one_per_rerun_with_progress(app: AppTest, db_path: Pat
     assert run.iterations_done == 3
 
 
-def test_stop_ends_a_batch_after_the_iteration_in_flight(app: AppTest, db_path: Path) -> None:
+def test_a_batch_draws_on_a_timer_not_after_every_iteration(
+    app: AppTest, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state, "BATCH_DRAW_S", 600.0)
+    start(app)
+    app.number_input(key=state.RUN_N.name).set_value(5).run()
+    click(app, "Run 5 iterations")
+    # One rerun ran all five (each saved as it ended), then drew the tree once.
+    assert "iteration 5 · next phase: select" in status(app)
+    assert app.session_state[state.BATCH.name] is None and not app.get("progress")
+    (run,) = open_store(str(db_path)).list_runs()
+    assert run.iterations_done == 5 and len(open_store(str(db_path)).load_events(1)) == 20
+
+
+def test_stop_ends_a_batch_after_the_iteration_in_flight(
+    app: AppTest, db_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state, "BATCH_DRAW_S", 0.0)
     start(app)
     click(app, "Run 10 iterations")
     assert "iteration 1 · next phase: select" in status(app)

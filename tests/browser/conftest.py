@@ -4,7 +4,6 @@ page that fails the test on any request beyond localhost, console error or dialo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -62,7 +61,3 @@ def watched(browser: Any, server: AppServer) -> Iterator[tuple[Page, Watch]]:
     yield page, watch
     context.close()
 
-
-@pytest.fixture
-def docs_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "docs"

@@ -13,6 +13,7 @@ from browser_support import Watch
 from playwright.sync_api import Page, expect
 
 from app.bench.browser_driver import GRAPH_FRAME, graph_frame, pose_problem, wait_graph
+from app.bench.screenshot import save_search_page
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,7 @@ def tooltip_of(page: Page, node_id: int) -> Any:
     return graph_frame(page).evaluate("(id) => nodes.get(id).title", node_id)
 
 
-def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], docs_dir: Path) -> None:
+def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: Path) -> None:
     page, watch = watched
     pose_problem(page, "4 5 6 10")
     wait_status(page, r"iteration 0 · next phase: select · 1 nodes")
@@ -97,10 +98,11 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], docs_dir: P
     page.get_by_text("Root Q over iterations").wait_for()
     page.get_by_text("What just happened", exact=True).click()
     page.get_by_text("4 · Backpropagation").wait_for()
-    page.get_by_text("Inspector", exact=True).click()
-    page.mouse.move(5, 5)  # no tooltip in the picture
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(docs_dir / "screenshot.png"))
+    # The README's picture is made the same way by `python -m app.bench.screenshot`; a test
+    # run writes only to its temporary folder.
+    picture = tmp_path / "search.png"
+    save_search_page(page, picture)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Runs, then Replay of the same run.
     page.get_by_role("link", name="Runs").click()
@@ -154,17 +156,17 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     page, watch = watched
     pose_problem(page, "2 3 4 5")
     wait_status(page, r"iteration 0 · next phase: select")
-    # A long run, stopped after its first iteration: what finished is kept and saved.
-    page.get_by_label("N", exact=True).fill("50")
+    # A long run, stopped after its first draw: what finished is kept and saved.
+    page.get_by_label("N", exact=True).fill("500")
     page.get_by_label("N", exact=True).press("Enter")
-    click_button(page, "Run 50 iterations")
-    page.get_by_text(re.compile(r"^[1-9] / 50 iterations$")).wait_for()
+    click_button(page, "Run 500 iterations")
+    page.get_by_text(re.compile(r"^\d+ / 500 iterations$")).wait_for()
     stop = page.get_by_role("button", name=re.compile(r"Stop$"))
     stop.click()
     expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
     status = page.get_by_text(re.compile(r"^Run #\d+ · iteration \d+ · next phase: select"))
     status.first.wait_for()
-    page.get_by_text(re.compile(r" / 50 iterations$")).wait_for(state="detached")
+    page.get_by_text(re.compile(r" / 500 iterations$")).wait_for(state="detached")
     page.get_by_role("link", name="Runs").click()
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export JSON").click()
@@ -173,7 +175,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     document = json.loads(exported.read_text())
     assert "2 3 4 5" in json.dumps(document)
     done = document["run"]["iterations_done"]
-    assert 1 <= done < 50  # stopped part-way, and what finished was saved
+    assert 1 <= done < 500  # stopped part-way, and what finished was saved
     # The live page shows exactly what was saved (it may take a rerun to paint).
     page.get_by_role("link", name="Search").click()
     expect(status.first).to_contain_text(f"iteration {done} · next phase: select")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
@@ -15,7 +16,8 @@ from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
 
 SIDEBAR_SETTINGS = ("task", "seed", "reference_answer")
-# While a batch runs, the workspace reruns itself this often, one iteration a time.
+# While a batch runs, the workspace reruns itself this often; each rerun runs iterations
+# for up to state.BATCH_DRAW_S seconds, then draws the tree once.
 BATCH_TICK_S = 0.1
 
 
@@ -131,7 +133,8 @@ def controls(live: LiveRun) -> None:
     n = cols[2].number_input("N", key=state.RUN_N.name, min_value=1, max_value=1000, step=1,
                              label_visibility="collapsed")
     cols[3].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
-                   help="Run N iterations, one at a time, drawing each; Stop ends it.")
+                   help="Run N iterations, each saved as it ends; the tree is redrawn "
+                   "every 2 seconds or so. Stop ends it after the iteration in flight.")
     node = selected_node(live.search.tree, state.LIVE.node)
     reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
                              help=f"Append '{REFLECTION_LINE}' as a new branch under the "
@@ -148,20 +151,27 @@ def controls(live: LiveRun) -> None:
 
 
 def batch_step(live: LiveRun) -> None:
-    """One iteration of a running batch (Run N iterations), then its progress bar.
+    """Iterations of a running batch (Run N iterations) for up to ``state.BATCH_DRAW_S``,
+    then its
+    progress bar; the page draws the tree once after them.
 
-    A batch is one iteration per rerun of the workspace (a timer reruns it), not a loop
-    inside one run: Stop is then handled between two iterations, and each finished
-    iteration is saved and drawn."""
+    A batch is a few iterations per rerun of the workspace (a timer reruns it), not one loop
+    inside one run: Stop is then handled between two reruns, every finished iteration is
+    saved as it ends, and the tree is drawn about once a second instead of after every
+    iteration (drawing is what made a batch cost several times the CLI)."""
     batch = state.BATCH.get()
     assert batch is not None
+    deadline = time.monotonic() + state.BATCH_DRAW_S
     try:
-        live.step_iteration(get_store())
+        while batch.done < batch.total:
+            live.step_iteration(get_store())
+            batch.done += 1
+            if time.monotonic() >= deadline:
+                break
     except MctsLabError as err:
         state.BATCH.set(None)
         st.error(str(err))
         return
-    batch.done += 1
     if batch.done >= batch.total:
         state.BATCH.set(None)
     else:
