@@ -14,7 +14,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 SCHEMA_VERSION = 2
 """The schema this code writes; bumped with every migration that changes the tables."""
 
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+RUN_STATUSES = ("running", "finished", "failed", "interrupted", "paused")
+"""running: a process is writing it; finished / failed: its last command ended so;
+interrupted: stopped mid-command (Ctrl-C, a dead writer); paused: saved between steps with
+nobody writing, resumable (e.g. a fork made without iterations)."""
 
 
 class Base(DeclarativeBase):
@@ -36,7 +39,7 @@ class RunRow(Base):
     """``SearchConfig.model_dump()``."""
     seed: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
-    """running, finished, failed or interrupted."""
+    """One of ``RUN_STATUSES``."""
     iterations_done: Mapped[int] = mapped_column(default=0)
     best_answer: Mapped[str | None] = mapped_column(Text)
     solved: Mapped[bool | None]

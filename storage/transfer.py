@@ -61,7 +61,7 @@ class ExportedRun(BaseModel):
     model_fingerprint: str
     config: dict[str, Any]
     seed: int
-    status: Literal["running", "finished", "failed", "interrupted"]
+    status: Literal["running", "finished", "failed", "interrupted", "paused"]
     iterations_done: int = Field(ge=0)
     best_answer: str | None = None
     solved: bool | None = None

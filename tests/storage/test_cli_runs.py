@@ -81,7 +81,7 @@ def test_export_import_fork_delete(live_run: LiveRun, tmp_path: Path,
     fork_id = row["run_id"]
     store = open_store(str(db))
     fork = store.get_run(fork_id)
-    assert fork.status == "interrupted" and fork.parent_run_id == 1
+    assert fork.status == "paused" and fork.parent_run_id == 1
     assert (fork.config.seed, fork.config.exploration) == (9, 2.5)
     assert fork.config.children == live_run.config.children  # unchanged settings kept
     assert store.tree_at(fork_id) == live_run.live_after_iteration[4]
