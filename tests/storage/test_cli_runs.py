@@ -27,10 +27,12 @@ def test_runs_and_replay_json(live_run: LiveRun, tmp_path: Path,
     assert code == 0 and [r["run_id"] for r in rows] == [1]
     assert rows[0]["iterations"] == ITERATIONS and rows[0]["status"] == "finished"
 
-    code, replay, _ = _cli(capsys, "replay", "1", "--iteration", "7", "--phase", "expand",
+    # Iterations count from 1: the 8th iteration's events carry Event.iteration 7.
+    code, replay, _ = _cli(capsys, "replay", "1", "--iteration", "8", "--phase", "expand",
                            "--db", str(db), "--json")
     assert code == 0
-    assert (replay["iteration"], replay["phase"]) == (7, "expand")
+    assert (replay["iteration"], replay["phase"]) == (8, "expand")
+    assert replay["moment"] == "iteration 8 · after expand"
     expected = live_run.live_after_phase[(7, "expand")]
     assert replay["nodes"] == json.loads(json.dumps(nodes_report(expected, live_run.config)))
     keys = {"id", "parent", "kind", "text", "visits", "value_sum", "q", "prior", "uct",

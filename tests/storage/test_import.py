@@ -100,7 +100,7 @@ HOSTILE: list[tuple[str, Callable[[Doc], None], str]] = [
     ("huge key", _set("run." + "k" * 100_001, 1), "characters; the limit is 100000"),
     ("wrong run type", _set("run.iterations_done", "30"), "iterations_done"),
     ("unknown run field", _set("run.colour", "red"), "colour"),
-    ("bad status", _set("run.status", "paused"), "status"),
+    ("bad status", _set("run.status", "stuck"), "status"),
     ("bad config", _set("run.config.children", 0), "search settings are not valid"),
     ("unknown config key", _set("run.config.turbo", True), "search settings are not valid"),
     ("bad problem", _set("run.problem", "not a puzzle"), "problem is not valid"),
