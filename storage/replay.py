@@ -1,11 +1,14 @@
 """Cutting a run's event stream at a moment, and folding it into that moment's tree.
 
-Moments are addressed as the CLI and the app name them:
+Moments are addressed as the CLI and the app name them (``engine.core.report``'s numbering:
+iteration k is the k-th, counted from 1; its events carry ``Event.iteration == k - 1``):
 
-- after ``k`` completed iterations: every event before iteration ``k`` began (hand-added
-  reflections between iteration ``k - 1`` and ``k`` included);
-- iteration ``k`` (0-based) and a phase: up to and including that phase's event of
-  iteration ``k``.
+- after ``k`` completed iterations (the end of iteration k): every event before iteration
+  ``k + 1`` began, hand-added reflections after iteration k's backpropagation included;
+- iteration ``k`` and a phase: up to and including that phase's event of iteration k; for
+  ``backprop`` that is the end of iteration k, the same moment as "after k iterations".
+
+The functions here take ``Event.iteration`` values (0-based); ``RunStore.tree_at`` converts.
 """
 
 from __future__ import annotations
@@ -35,13 +38,19 @@ def events_before_iteration(events: Sequence[Event], iteration: int) -> list[Eve
 def events_through_phase(
     events: Sequence[Event], iteration: int, phase: Phase
 ) -> list[Event] | None:
-    """The events up to and including ``phase``'s event of ``iteration``; ``None`` if the
-    run has no such event."""
+    """The events up to and including ``phase``'s event of ``iteration`` (an
+    ``Event.iteration``); ``None`` if the run has no such event. After ``backprop`` the
+    iteration is over: expansions outside the cycle that follow it before the next
+    iteration begins belong to that moment too (as to "after k iterations")."""
     for index, event in enumerate(events):
         if out_of_cycle(event):
             continue
         if event.iteration == iteration and event.phase == phase:
-            return list(events[: index + 1])
+            end = index + 1
+            if phase == "backprop":
+                while end < len(events) and out_of_cycle(events[end]):
+                    end += 1
+            return list(events[:end])
         if event.iteration > iteration:
             return None
     return None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.config import SearchConfig, make_config
 from engine.core.events import PHASES, Event, event_from_dict, event_to_dict
+from engine.core.report import event_iteration, iteration_number
 from engine.core.tree import Tree, best_answer
 from engine.errors import InputError
 from storage import owners
@@ -319,32 +320,46 @@ class RunStore:
     def tree_at(
         self, run_id: int, iteration: int | None = None, phase: str | None = None
     ) -> Tree:
-        """The tree at one moment of the run: after ``phase``'s event of ``iteration``
-        (0-based) when both are given; after ``iteration`` completed iterations when only
-        it is; after the phase's event in the last iteration when only ``phase`` is; after
-        the last event when neither is."""
+        """The tree at one moment of the run (``events_at``)."""
+        return fold_or_fail(self.get_run(run_id).problem,
+                            self.events_at(run_id, iteration, phase), f"run {run_id}")
+
+    def events_at(
+        self, run_id: int, iteration: int | None = None, phase: str | None = None
+    ) -> list[Event]:
+        """The run's events up to one moment, numbered as ``engine.core.report`` numbers
+        iterations (iteration k is the k-th, from 1): right after ``phase`` of iteration
+        ``iteration`` when both are given (``backprop``: the end of the iteration, the same
+        as ``iteration`` alone); after ``iteration`` completed iterations when only it is
+        (0: the root alone); after ``phase`` in the last iteration that has begun when only
+        ``phase`` is; every event when neither is."""
         info = self.get_run(run_id)
-        what = f"run {run_id}"
         if phase is None and iteration is None:
-            return fold_or_fail(info.problem, self.load_events(run_id), what)
+            return self.load_events(run_id)
         if phase is None:
             assert iteration is not None
             if not 0 <= iteration <= info.iterations_done:
                 raise StorageError(f"run {run_id} has {info.iterations_done} completed "
                                    f"iterations: choose --iteration 0..{info.iterations_done}")
-            return fold_or_fail(info.problem, self.load_events(run_id, iteration), what)
+            return self.load_events(run_id, iteration)
         if phase not in PHASES:
             raise StorageError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
         last = self._last_started_iteration(run_id)
+        started = 0 if last is None else iteration_number(last)
         if iteration is None:
-            iteration = last if last is not None else 0
-        events = self.load_events(run_id, upto_iteration=iteration + 1)
-        cut = events_through_phase(events, iteration, phase)
+            iteration = max(started, 1)
+        if iteration == 0:
+            raise StorageError("iteration 0 is the start (the root alone) and has no phases: "
+                               "leave out --phase, or choose --iteration 1.."
+                               f"{max(started, 1)} with it")
+        # Iteration k's events and the hand-added ones before iteration k + 1 began.
+        events = self.load_events(run_id, upto_iteration=iteration)
+        cut = events_through_phase(events, event_iteration(iteration), phase)
         if cut is None:
-            span = "none yet" if last is None else f"iterations 0..{last}"
+            span = "none yet" if last is None else f"iterations 1..{started}"
             raise StorageError(f"run {run_id} has no {phase} event in iteration {iteration} "
-                               f"({span} have events; iterations count from 0)")
-        return fold_or_fail(info.problem, cut, what)
+                               f"({span} have events; iterations count from 1)")
+        return cut
 
     def _last_started_iteration(self, run_id: int) -> int | None:
         with self._read() as session:

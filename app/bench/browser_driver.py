@@ -103,8 +103,8 @@ def wait_graph(page: Any, *, iterations: int | None = None, nodes: int | None = 
     deadline = time.monotonic() + timeout_s
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        if iterations is not None and not page.get_by_text(
-                f"· iteration {iterations} ·").count():
+        done = f"· after {iterations} iteration{'' if iterations == 1 else 's'} ·"
+        if iterations is not None and not page.get_by_text(done).count():
             time.sleep(0.05)
             continue
         try:

@@ -31,14 +31,49 @@ SUBCOMMAND_MODULES = (
 )
 
 
+BROKEN_PIPE_EXIT = 141
+"""Exit status when stdout's reader has gone: 128 + SIGPIPE, what a shell reports for a
+tool that SIGPIPE ended."""
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
-    """``--db`` and ``--json``, which every subcommand accepts."""
+    """``--db`` and ``--json``, which every command that reads or writes runs accepts."""
+    add_db(parser)
+    add_json(parser)
+
+
+def add_db(parser: argparse.ArgumentParser) -> None:
+    """``--db``: the database the command's runs are in."""
     parser.add_argument(
         "--db", default=None, metavar="URL_OR_PATH",
         help="SQLAlchemy URL or SQLite file path (default: $MCTSLAB_DB or a file under "
         "your user data directory)",
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    """``--json``: print the result as one JSON document."""
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output on stdout (default: off, readable text)")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, written ``(default: ...)`` (as
+    ``search_option`` writes a search setting's): appended from the option's default when
+    its help does not say it already; a flag's is ``off``, no value's is ``none``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (not action.option_strings or action.required or "(default: " in text
+                or action.default is argparse.SUPPRESS or text == argparse.SUPPRESS):
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            shown = "off"
+        elif action.default is None:
+            shown = "none"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})".strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 
@@ -59,9 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     # which loads the OpenMP runtime; a value already set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        try:
+            args = build_parser().parse_args(argv)
+        finally:
+            sys.stdout.flush()  # --help's text: a closed pipe shows here, not at exit
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit after this handler
+        return code
+    except BrokenPipeError:
+        # The reader went away (`mctslab runs | head -1`): stop quietly, as a tool killed
+        # by SIGPIPE does. Point stdout at devnull so that the flush at exit cannot fail
+        # again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_EXIT
     except MctsLabError as err:
         print(f"mctslab: error: {err}", file=sys.stderr)
         return 2

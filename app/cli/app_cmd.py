@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_db
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "web" / "streamlit_app.py"
 # Local only, no browser opened by the server, no usage statistics sent anywhere; no
@@ -30,6 +30,10 @@ class _StreamlitOptionsParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed, extra = super().parse_known_args(args, namespace)
+        if "--json" in extra:
+            # Not Streamlit's either: say so here rather than pass it on.
+            self.error("--json: the app serves pages and prints nothing to parse; "
+                       "`mctslab runs --json` lists the runs it saved")
         parsed.streamlit_options = list(extra)
         return parsed, []
 
@@ -41,7 +45,7 @@ def register(sub: Any) -> None:
         "this command does not know go to Streamlit, e.g. --server.port 8600.",
     )
     parser.__class__ = _StreamlitOptionsParser
-    add_common(parser)
+    add_db(parser)  # no --json: the app prints nothing to parse
     parser.set_defaults(handler=_run, streamlit_options=[])
 
 

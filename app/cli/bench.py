@@ -12,7 +12,7 @@ import platform
 import time
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_json
 
 TARGETS = {
     "redundancy_reuse": ("<=", 1.10),
@@ -32,12 +32,15 @@ def register(sub: Any) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer iterations and repeats (for tests; noisier)")
     parser.add_argument("--iterations", type=int, default=None,
-                        help="MCTS iterations for redundancy and speed (default 40; quick 4)")
+                        help="MCTS iterations for redundancy and speed "
+                        "(default: 40; with --quick 4)")
     parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
                         help="local model directory or cached hub id (default: bundled demo)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: the demo model is tiny)")
-    add_common(parser)
+                        help="torch CPU threads (default: 1, the demo model is tiny)")
+    # No --db: the storage figures are measured in a temporary database of their own, so
+    # that a benchmark never writes runs into the user's.
+    add_json(parser)
     parser.set_defaults(handler=_run)
 
 

@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-early-stop", action="store_true",
                         help="spend the whole budget even after a verified-correct answer")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: the demo model is tiny)")
+                        help="torch CPU threads (default: 1, the demo model is tiny)")
     add_search_options(parser.add_argument_group(
         "search settings", "MCTS's settings, as `mctslab search` takes them; the other "
         "strategies take its seed, reward, step and rollout limits"), defaults=True)

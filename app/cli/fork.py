@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     fork.add_argument("--at", type=int, required=True, metavar="K",
                       help="how many of the parent's iterations to keep")
     fork.add_argument("--iterations", type=int, default=0, metavar="N",
-                      help="iterations to run on the fork now (default 0: just create it)")
+                      help="iterations to run on the fork now (default: 0, just create it)")
     fork.add_argument("--model", default=None, metavar="PATH_OR_ID",
                       help="model to continue with (default: the parent's)")
     add_search_options(fork, defaults=False)
@@ -43,8 +43,9 @@ def _fork(args: argparse.Namespace) -> int:
     config = make_config(**{**parent.config.model_dump(), **changes})
     fork_id = store.fork_run(args.run_id, args.at, config)
     if args.iterations == 0:
-        # Nobody is stepping the fork now: leave it ready for `mctslab resume`.
-        store.set_status(fork_id, "interrupted")
+        # Nobody is stepping the fork now and nothing was cut short: it is paused, ready
+        # for `mctslab resume`.
+        store.set_status(fork_id, "paused")
         info = store.get_run(fork_id)
         if args.json:
             print(json.dumps(run_row(info)))

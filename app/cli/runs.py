@@ -22,12 +22,17 @@ def register(sub: Any) -> None:
 
 def run_row(info: Any) -> dict[str, Any]:
     """The JSON of one run in ``mctslab runs`` (and of a new run made by ``fork`` or
-    ``import``)."""
+    ``import``); ``answer_verdict`` says whether ``best_answer`` is verified (see
+    ``engine.tasks.answers``)."""
+    from engine.tasks.answers import answer_fields, label_answer
+
+    label = label_answer(info.task, info.problem, info.best_answer, info.solved)
     return {
         "run_id": info.id, "title": info.title, "problem": info.problem, "task": info.task,
         "model": info.model_name, "status": info.status,
         "iterations": info.iterations_done, "best_answer": info.best_answer,
-        "solved": info.solved, "seed": info.seed, "parent_run_id": info.parent_run_id,
+        "solved": info.solved, **answer_fields(label), "answer_label": label.short,
+        "seed": info.seed, "parent_run_id": info.parent_run_id,
         "fork_iteration": info.fork_iteration, "created_at": info.created_at.isoformat(),
         "updated_at": info.updated_at.isoformat(),
     }
@@ -44,10 +49,10 @@ def _runs(args: argparse.Namespace) -> int:
         print("no saved runs yet; `mctslab search PROBLEM` makes one")
         return 0
     print(f"{'id':>5}  {'status':<11} {'iters':>5}  {'solved':<6} {'created (UTC)':<16}  "
-          "problem / best answer")
+          "problem -> best answer, or the best candidate labelled")
     for row in rows:
         created = row["created_at"][:16].replace("T", " ")
         title = row["title"] or row["problem"]
         print(f"{row['run_id']:>5}  {row['status']:<11} {row['iterations']:>5}  "
-              f"{str(row['solved']):<6} {created:<16}  {title[:50]}  -> {row['best_answer']}")
+              f"{str(row['solved']):<6} {created:<16}  {title[:50]}  -> {row['answer_label']}")
     return 0

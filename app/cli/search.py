@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("problem", help="the problem, e.g. '4 5 6 10' for Game of 24")
     parser.add_argument("--task", **search_option("task", defaults=True))
-    parser.add_argument("--iterations", type=int, default=40, help="MCTS iterations (default 40)")
+    parser.add_argument("--iterations", type=int, default=40, help="MCTS iterations (default: 40)")
     add_search_options(parser, defaults=True)
     parser.add_argument("--no-cache-reuse", action="store_true",
                         help="recompute every prefix (to measure what reuse saves)")
@@ -114,11 +114,13 @@ def run_and_report(args: argparse.Namespace, store: Any, run_id: int, search: An
     """Run ``iterations`` iterations on a stored run (``search``, ``resume``, ``fork``) and
     print the result: JSON with ``--json``, else a readable summary."""
     from engine.core.report import nodes_report, search_summary
+    from engine.tasks.answers import answer_fields
 
     started = time.monotonic()
     run_iterations(store, run_id, search, iterations)
     wall_s = time.monotonic() - started
     result: dict[str, Any] = {"run_id": run_id, **search_summary(search.tree),
+                              **answer_fields(answer_label(search)),
                               "wall_s": round(wall_s, 3)}
     if args.json:
         result["nodes"] = nodes_report(search.tree, search.config)
@@ -153,13 +155,23 @@ def run_iterations(store: Any, run_id: int, search: Any, iterations: int) -> Non
         store.set_status(run_id, status)
 
 
+def answer_label(search: Any) -> Any:
+    """The search's best answer, labelled (``engine.tasks.answers.label_answer``)."""
+    from engine.core.tree import best_answer
+    from engine.tasks.answers import label_answer
+
+    answer, verdict = best_answer(search.tree)
+    return label_answer(search.config.task, search.tree.problem, answer, verdict)
+
+
 def render_summary(search: Any, result: dict[str, Any]) -> str:
-    """A readable summary and the most visited path."""
+    """A readable summary and the most visited path: a best answer only when it is
+    verified correct, else "no verified answer" and the labelled best candidate."""
     tree = search.tree
     lines = [
         f"run {result['run_id']}: {tree.problem}  ({tree.iterations_done} iterations, "
         f"{len(tree.nodes)} nodes, {result['wall_s']:.1f}s)",
-        f"best answer: {result['best_answer']}  solved: {result['solved']}",
+        answer_label(search).line,
         "tokens: forwarded {forwarded}, unique {unique}, generated {generated}".format(
             **result["tokens"]),
         "most visited path:",

@@ -19,10 +19,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--out", required=True, help="directory to write the checkpoint to")
     parser.add_argument("--minutes", type=float, default=13.0,
-                        help="wall-clock training budget (default 13)")
+                        help="wall-clock training budget (default: 13)")
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this many optimiser steps (for a quick check)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--skip-eval", action="store_true",
                         help="do not measure the model on the held-out puzzles afterwards")
     parser.add_argument("--eval-only", action="store_true",

@@ -29,6 +29,7 @@ from engine.core.events import (
     SelectionLevel,
 )
 from engine.core.phases import closed_for, next_selection
+from engine.core.report import iteration_label, iteration_number
 from engine.core.selection import children_scores, pick, tree_scores
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
@@ -141,7 +142,8 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
     if found is not None:
         iteration, level = found
         st.caption(f"{rule} at the last selection through #{level.parent} "
-                   f"(iteration {iteration}, N_parent = {level.parent_visits}): "
+                   f"(iteration {iteration_number(iteration)}, "
+                   f"N_parent = {level.parent_visits}): "
                    "exploitation + exploration = score")
         st.dataframe(score_table(level.scores, level.chosen, node.id), hide_index=True)
         mine = next((s for s in level.scores if s.child == node.id), None)
@@ -306,7 +308,8 @@ def summary_line(tree: Tree) -> str:
     """Iterations, nodes, best answer: one line of plain text."""
     answer, verdict = best_answer(tree)
     shown = "none yet" if answer is None else f"{answer} ({VERDICT_WORDS[verdict]})"
-    return (f"iteration {tree.iterations_done} · next phase: {tree.next_phase} · "
+    return (f"{iteration_label(tree.iterations_done, tree.next_phase)} · "
+            f"next phase: {tree.next_phase} · "
             f"{len(tree.nodes)} nodes · tokens generated {tree.tokens.generated} · "
             f"best answer: {shown}")
 

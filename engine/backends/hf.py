@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -54,17 +55,45 @@ def weights_fingerprint(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _check_config_file(directory: Path) -> None:
+    """``ModelLoadError`` saying what is wrong with a model directory's config.json: missing,
+    empty, not JSON, or not a JSON object."""
+    path = directory / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(f"Cannot load model {str(directory)!r}: the directory has no "
+                             "config.json (a Hugging Face model directory has one).")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise ModelLoadError(f"Cannot load model {str(directory)!r}: {path} is empty.")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"Cannot load model {str(directory)!r}: {path} is not valid "
+                             f"JSON ({err}).") from None
+    if not isinstance(parsed, dict):
+        raise ModelLoadError(f"Cannot load model {str(directory)!r}: {path} holds a JSON "
+                             f"{type(parsed).__name__}, not an object of settings.")
+
+
 def _causal_lm_config(source: str) -> Any:
     """The model's config, loaded offline; ``ModelLoadError`` unless it is a causal LM."""
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    directory = Path(source)
+    if directory.is_dir():
+        _check_config_file(directory)
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if directory.is_dir():
+            raise ModelLoadError(
+                f"Cannot load model {source!r}: its config.json was not accepted ({first})."
+            ) from None
         raise ModelLoadError(
-            f"Cannot load model {source!r} offline: it is not a local directory with a "
-            f"config.json nor a hub id in the local cache ({str(err).splitlines()[0]})."
+            f"Cannot load model {source!r} offline: it is not a local directory nor a hub "
+            f"id in the local cache ({first})."
         ) from None
     if getattr(config, "model_type", None) not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         raise ModelLoadError(

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from engine.core.config import SearchConfig
+from engine.core.events import Phase
 from engine.core.selection import tree_scores
 from engine.core.tree import Tree, best_answer, node_summary
 
@@ -36,3 +37,47 @@ def search_summary(tree: Tree) -> dict[str, Any]:
             "generated": tree.tokens.generated,
         },
     }
+
+
+# -- iteration numbering ------------------------------------------------------------------
+# One rule, used by the CLI (`mctslab replay`), storage (`RunStore.tree_at`) and the app
+# (Replay caption, status line): iteration k is the k-th iteration, counted from 1. The tree
+# "after k iterations" is the end of iteration k, the same moment as "iteration k, after
+# backprop"; "after 0 iterations" is the root alone, which has no phases. Events store the
+# 0-based index of their iteration (``Event.iteration``): iteration k's events carry k - 1.
+
+_PHASE_BEFORE: dict[Phase, Phase] = {
+    "expand": "select", "simulate": "expand", "backprop": "simulate", "select": "backprop",
+}
+
+
+def iteration_number(event_iteration: int) -> int:
+    """The 1-based number of the iteration an event with ``Event.iteration`` belongs to."""
+    return event_iteration + 1
+
+
+def event_iteration(iteration: int) -> int:
+    """``Event.iteration`` of the events of (1-based) iteration ``iteration``."""
+    return iteration - 1
+
+
+def moment(iterations_done: int, next_phase: Phase) -> tuple[int, Phase | None]:
+    """Where a tree stands, as ``mctslab replay`` addresses it: ``(k, None)`` after k
+    completed iterations, ``(k, phase)`` right after ``phase`` of iteration k."""
+    if next_phase == "select":
+        return iterations_done, None
+    return iterations_done + 1, _PHASE_BEFORE[next_phase]
+
+
+def phase_label(iteration: int, phase: str) -> str:
+    """``iteration 12 · after select``: right after ``phase`` of (1-based) iteration k."""
+    return f"iteration {iteration} · after {phase}"
+
+
+def iteration_label(iterations_done: int, next_phase: Phase) -> str:
+    """The moment of a tree in words: ``after 12 iterations`` between iterations,
+    ``iteration 13 · after expand`` inside one (see ``moment``)."""
+    iteration, phase = moment(iterations_done, next_phase)
+    if phase is None:
+        return f"after {iteration} iteration{'' if iteration == 1 else 's'}"
+    return phase_label(iteration, phase)

@@ -372,3 +372,25 @@ def load_puzzles(path: str) -> list[tuple[int, ...]]:
             if line:
                 puzzles.append(parse_puzzle(line))
     return puzzles
+
+
+def answer_fault(numbers: Sequence[int], answer: str) -> str | None:
+    """Why the answer ``answer`` (the text after ``Answer:``) does not solve ``numbers``, in
+    a few words (``equals 11``; ``uses 4 4 5 5, not 4 5 6 10``); ``None`` when it does."""
+    match = _ANSWER_RE.match(ANSWER_PREFIX + answer.strip())
+    if match is None:
+        return "not of the form EXPRESSION=24"
+    try:
+        value, literals = evaluate_expression(match.group(1))
+        claimed = parse_number(match.group(2))
+    except ValueError as err:
+        return str(err)
+    faults = []
+    if value != TARGET:
+        faults.append(f"equals {format_number(value)}")
+    if Counter(literals) != Counter(numbers):
+        faults.append(f"uses {' '.join(map(str, sorted(literals)))}, not "
+                      f"{' '.join(map(str, sorted(numbers)))}")
+    if claimed != TARGET:
+        faults.append(f"claims {format_number(claimed)}, not {format_number(TARGET)}")
+    return "; ".join(faults) or None

@@ -36,15 +36,22 @@ def test_steps_through_phases_and_iterations(stored_app: Callable[[str], AppTest
     click(at, "⏮ Start")
     assert position(at) == "start: the empty tree (0 of 8 events)"
     click(at, "Next phase ▶")
-    assert position(at) == "iteration 0, after 1 · Selection — event 1 of 8"
+    assert position(at) == "iteration 1 · after 1 · Selection — event 1 of 8"
     click(at, "Next phase ▶")
-    assert position(at) == "iteration 0, after 2 · Expansion — event 2 of 8"
+    assert position(at) == "iteration 1 · after 2 · Expansion — event 2 of 8"
     click(at, "◀ Previous phase")
-    assert position(at) == "iteration 0, after 1 · Selection — event 1 of 8"
+    assert position(at) == "iteration 1 · after 1 · Selection — event 1 of 8"
     at.slider(key=state.REPLAY_ITERATION.name).set_value(1).run()
-    assert position(at) == "iteration 0, after 4 · Backpropagation — event 4 of 8"
+    assert position(at) == "iteration 1 · after 4 · Backpropagation — event 4 of 8"
     store = open_store(str(db_path))
     assert summary_line(store.tree_at(1, iteration=1)) in captions(at)
+    # The position and the status line below it number the iteration alike.
+    assert any(c.startswith("after 1 iteration · next phase: select · ") for c in captions(at))
+    click(at, "Next phase ▶")
+    assert position(at) == "iteration 2 · after 1 · Selection — event 5 of 8"
+    assert any(c.startswith("iteration 2 · after select · next phase: expand · ")
+               for c in captions(at))
+    assert summary_line(store.tree_at(1, iteration=2, phase="select")) in captions(at)
     click(at, "End ⏭")
     assert summary_line(store.tree_at(1)) in captions(at)
 
@@ -55,7 +62,7 @@ def test_play_toggles_to_pause_and_restarts_from_the_beginning(
     click(at, "▶ Play")
     assert at.session_state[state.REPLAY_PLAYING.name]
     # Playing from the end starts again at the first event.
-    assert position(at) == "iteration 0, after 1 · Selection — event 1 of 8"
+    assert position(at) == "iteration 1 · after 1 · Selection — event 1 of 8"
     click(at, "⏸ Pause")
     assert not at.session_state[state.REPLAY_PLAYING.name]
 
@@ -94,7 +101,7 @@ def test_a_corrupt_stored_event_is_one_line_and_the_moments_before_it_still_show
     for _ in range(3):
         click(at, "Next phase ▶")
     assert not at.error
-    assert position(at) == "iteration 0, after 3 · Simulation (rollout) — event 3 of 8"
+    assert position(at) == "iteration 1 · after 3 · Simulation (rollout) — event 3 of 8"
     click(at, "Next phase ▶")
     assert at.error[0].value == error.value and not at.exception
 
@@ -107,7 +114,7 @@ def test_a_closed_answer_is_listed_with_the_engines_reason(db_path: Path) -> Non
                           reflection=False, max_children=config.max_children)[1]
     at = open_app_page(REPLAY)
     at.selectbox(key=state.REPLAY.node.name).set_value(1).run()
-    assert position(at) == "iteration 1, after 1 · Selection — event 5 of 5"
+    assert position(at) == "iteration 2 · after 1 · Selection — event 5 of 5"
     last, now = (d.value for d in at.dataframe)
     for table in (last, now):
         rows = table.set_index("child")
@@ -142,7 +149,7 @@ def test_a_saved_beam_run_is_described_as_beam_steps(beam_run_db: tuple[Path, in
     at = open_app_page(REPLAY)
     at.radio(key=state.REPLAY.panel.name).set_value("What just happened").run()
     for shown in range(len(events), 0, -1):
-        assert position(at) == (f"iteration 0, after 2 · Expansion (beam search step) — "
+        assert position(at) == (f"after 0 iterations · 2 · Expansion (beam search step) — "
                                 f"event {shown} of {len(events)}")
         text = markdown_text(at)
         assert "##### 2 · Expansion (beam search step)" in text

@@ -40,7 +40,8 @@ def test_resume_in_search_continues_the_same_run(stored_app: Callable[[str], App
     at = stored_app(RUNS)
     click(at, "Resume in Search")
     assert at.title[0].value == "Search"
-    assert any(c.startswith("Run #1 · iteration 2 · next phase: select") for c in captions(at))
+    assert any(c.startswith("Run #1 · after 2 iterations · next phase: select")
+               for c in captions(at))
     assert at.sidebar.number_input(key=state.setting("seed").name).value == 3
     # AppTest follows st.switch_page for one run only; stay on Search for the next click.
     at.switch_page("page_scripts/search.py").run()

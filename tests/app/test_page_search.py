@@ -53,7 +53,7 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
     store = open_store(str(db_path))
     (run,) = store.list_runs()
     assert run.problem == "4 5 6 10" and run.status == "paused"  # idle between clicks
-    assert "iteration 0 · next phase: select · 1 nodes" in status(app)
+    assert "after 0 iterations · next phase: select · 1 nodes" in status(app)
     app.radio(key=state.LIVE.panel.name).set_value("What just happened").run()
     assert "Nothing has run yet" in app.info[0].value
     expected = [("select", "1 · Selection"), ("expand", "2 · Expansion"),
@@ -63,7 +63,7 @@ def test_four_phases_step_and_each_one_is_saved(app: AppTest, db_path: Path) -> 
         events = store.load_events(run.id)
         assert [e.phase for e in events][-1] == phase and len(events) == count
         assert f"##### {title}" in markdown_text(app)
-    assert "iteration 1 · next phase: select" in status(app)
+    assert "after 1 iteration · next phase: select" in status(app)
     assert store.get_run(run.id).iterations_done == 1
     # The backprop explanation shows the actual numbers of the update.
     assert "N 0 → 1" in markdown_text(app)
@@ -77,7 +77,7 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
     start(app)
     click(app, "Next iteration")
     click(app, "Next iteration")
-    assert "iteration 2 · next phase: select" in status(app)
+    assert "after 2 iterations · next phase: select" in status(app)
     store = open_store(str(db_path))
     (run,) = store.list_runs()
     tree = store.tree_at(run.id)
@@ -129,15 +129,15 @@ def test_run_n_iterations_one_per_rerun_with_progress(
     app.number_input(key=state.RUN_N.name).set_value(3).run()
     click(app, "Run 3 iterations")
     # In the browser a timer reruns the page; AppTest runs it when told to.
-    assert "iteration 1 · next phase: select" in status(app)
+    assert "after 1 iteration · next phase: select" in status(app)
     assert app.get("progress")[0].proto.text == "1 / 3 iterations"
     app.run()
-    assert "iteration 2 · next phase: select" in status(app)
+    assert "after 2 iterations · next phase: select" in status(app)
     app.run()
-    assert "iteration 3 · next phase: select" in status(app)
+    assert "after 3 iterations · next phase: select" in status(app)
     assert app.session_state[state.BATCH.name] is None and not app.get("progress")
     app.run()
-    assert "iteration 3 · next phase: select" in status(app)
+    assert "after 3 iterations · next phase: select" in status(app)
     (run,) = open_store(str(db_path)).list_runs()
     assert run.iterations_done == 3
 
@@ -150,7 +150,7 @@ def test_a_batch_draws_on_a_timer_not_after_every_iteration(
     app.number_input(key=state.RUN_N.name).set_value(5).run()
     click(app, "Run 5 iterations")
     # One rerun ran all five (each saved as it ended), then drew the tree once.
-    assert "iteration 5 · next phase: select" in status(app)
+    assert "after 5 iterations · next phase: select" in status(app)
     assert app.session_state[state.BATCH.name] is None and not app.get("progress")
     (run,) = open_store(str(db_path)).list_runs()
     assert run.iterations_done == 5 and len(open_store(str(db_path)).load_events(1)) == 20
@@ -162,11 +162,11 @@ def test_stop_ends_a_batch_after_the_iteration_in_flight(
     monkeypatch.setattr(state, "BATCH_DRAW_S", 0.0)
     start(app)
     click(app, "Run 10 iterations")
-    assert "iteration 1 · next phase: select" in status(app)
+    assert "after 1 iteration · next phase: select" in status(app)
     click(app, "Stop")
     assert app.session_state[state.BATCH.name] is None
     app.run()
-    assert "iteration 1 · next phase: select" in status(app)
+    assert "after 1 iteration · next phase: select" in status(app)
     (run,) = open_store(str(db_path)).list_runs()
     assert run.iterations_done == 1
 

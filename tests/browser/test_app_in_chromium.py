@@ -46,17 +46,17 @@ def tooltip_of(page: Page, node_id: int) -> Any:
 def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: Path) -> None:
     page, watch = watched
     pose_problem(page, "4 5 6 10")
-    wait_status(page, r"iteration 0 · next phase: select · 1 nodes")
+    wait_status(page, r"after 0 iterations · next phase: select · 1 nodes")
     state = wait_graph(page, nodes=1)
     assert state["phase"] == ""
 
     # The four phases, one click each, each highlighted as it happens.
     click_button(page, "Next phase")
-    wait_status(page, r"iteration 0 · next phase: expand")
+    wait_status(page, r"iteration 1 · after select · next phase: expand")
     state = wait_graph(page, nodes=1, phase="select")
     assert state["path"] == [0]
     click_button(page, "Next phase")
-    wait_status(page, r"iteration 0 · next phase: simulate")
+    wait_status(page, r"iteration 1 · after expand · next phase: simulate")
     state = wait_graph(page, phase="expand")
     children = state["newChildren"]
     assert children
@@ -65,17 +65,17 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     live = [c for c in children if "\ndead step" not in tooltip_of(page, c)]
     rolled = live[0] if live else 0
     click_button(page, "Next phase")
-    wait_status(page, r"iteration 0 · next phase: backprop")
+    wait_status(page, r"iteration 1 · after simulate · next phase: backprop")
     state = wait_graph(page, nodes=1 + len(children), phase="simulate")
     assert state["rolledOut"] == str(rolled)
     click_button(page, "Next phase")
-    wait_status(page, r"iteration 1 · next phase: select")
+    wait_status(page, r"after 1 iteration · next phase: select")
     state = wait_graph(page, nodes=1 + len(children), phase="backprop")
     assert state["changed"] == sorted({0, rolled})
     assert "N 0→1" in graph_frame(page).evaluate(f"() => nodes.get({rolled}).label")
     # A whole iteration after the labels changed (the select box keeps its choice).
     click_button(page, "Next iteration")
-    wait_status(page, r"iteration 2 · next phase: select")
+    wait_status(page, r"after 2 iterations · next phase: select")
     assert wait_graph(page)["phase"] == "backprop"
 
     # Clicking a node selects it: the inspector follows.
@@ -89,7 +89,7 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     page.get_by_label("N", exact=True).fill("10")
     page.get_by_label("N", exact=True).press("Enter")
     click_button(page, "Run 10 iterations")
-    wait_status(page, r"iteration 12 · next phase: select")
+    wait_status(page, r"after 12 iterations · next phase: select")
     state = wait_graph(page)
     nodes = int(state["nodeCount"])
     assert nodes > 1 + len(children) and state["phase"] == "backprop"
@@ -113,12 +113,12 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     page.get_by_text(re.compile(r"^start: the empty tree")).wait_for()
     wait_graph(page, nodes=1)
     click_button(page, "Next phase ▶")
-    page.get_by_text("iteration 0, after 1 · Selection", exact=False).wait_for()
+    page.get_by_text("iteration 1 · after 1 · Selection", exact=False).wait_for()
     click_button(page, "Next phase ▶")
-    page.get_by_text("iteration 0, after 2 · Expansion", exact=False).wait_for()
+    page.get_by_text("iteration 1 · after 2 · Expansion", exact=False).wait_for()
     assert wait_graph(page, nodes=1 + len(children))["newChildren"] == children
     click_button(page, "▶ Play")
-    page.get_by_text("iteration 0, after 4 · Backpropagation", exact=False).wait_for(
+    page.get_by_text("iteration 1 · after 4 · Backpropagation", exact=False).wait_for(
         timeout=30_000)
     click_button(page, "⏸ Pause")
     watch.check()
@@ -134,14 +134,14 @@ def test_a_game24_problem_with_markup_is_a_clear_error_and_runs_nothing(
     assert not [u for u in watch.requests if u.rstrip("/").endswith("/x")]
     # The app keeps working after the error.
     pose_problem(page, "1 2 3 4")
-    wait_status(page, r"iteration 0 · next phase: select · 1 nodes")
+    wait_status(page, r"after 0 iterations · next phase: select · 1 nodes")
     watch.check()
 
 
 def test_a_freeform_problem_with_markup_is_shown_as_text(watched: tuple[Page, Watch]) -> None:
     page, watch = watched
     pose_problem(page, XSS, task="freeform")
-    wait_status(page, r"iteration 0 · next phase: select · 1 nodes")
+    wait_status(page, r"after 0 iterations · next phase: select · 1 nodes")
     wait_graph(page, nodes=1)
     page.get_by_text(f"#0 {XSS}").first.wait_for()  # the inspector's path, as text
     assert XSS in tooltip_of(page, 0)
@@ -155,7 +155,7 @@ def test_a_freeform_problem_with_markup_is_shown_as_text(watched: tuple[Page, Wa
 def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -> None:
     page, watch = watched
     pose_problem(page, "2 3 4 5")
-    wait_status(page, r"iteration 0 · next phase: select")
+    wait_status(page, r"after 0 iterations · next phase: select")
     # A long run, stopped after its first draw: what finished is kept and saved.
     page.get_by_label("N", exact=True).fill("500")
     page.get_by_label("N", exact=True).press("Enter")
@@ -164,7 +164,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     stop = page.get_by_role("button", name=re.compile(r"Stop$"))
     stop.click()
     expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
-    status = page.get_by_text(re.compile(r"^Run #\d+ · iteration \d+ · next phase: select"))
+    status = page.get_by_text(re.compile(r"^Run #\d+ · after \d+ iterations? · next phase: select"))
     status.first.wait_for()
     page.get_by_text(re.compile(r" / 500 iterations$")).wait_for(state="detached")
     page.get_by_role("link", name="Runs").click()
@@ -178,7 +178,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     assert 1 <= done < 500  # stopped part-way, and what finished was saved
     # The live page shows exactly what was saved (it may take a rerun to paint).
     page.get_by_role("link", name="Search").click()
-    expect(status.first).to_contain_text(f"iteration {done} · next phase: select")
+    expect(status.first).to_contain_text(f"after {done} iteration")
     page.get_by_role("link", name="Runs").click()
     page.locator("input[type='file']").set_input_files(str(exported))
     click_button(page, "Import")

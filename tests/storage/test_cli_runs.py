@@ -27,10 +27,12 @@ def test_runs_and_replay_json(live_run: LiveRun, tmp_path: Path,
     assert code == 0 and [r["run_id"] for r in rows] == [1]
     assert rows[0]["iterations"] == ITERATIONS and rows[0]["status"] == "finished"
 
-    code, replay, _ = _cli(capsys, "replay", "1", "--iteration", "7", "--phase", "expand",
+    # Iterations count from 1: the 8th iteration's events carry Event.iteration 7.
+    code, replay, _ = _cli(capsys, "replay", "1", "--iteration", "8", "--phase", "expand",
                            "--db", str(db), "--json")
     assert code == 0
-    assert (replay["iteration"], replay["phase"]) == (7, "expand")
+    assert (replay["iteration"], replay["phase"]) == (8, "expand")
+    assert replay["moment"] == "iteration 8 · after expand"
     expected = live_run.live_after_phase[(7, "expand")]
     assert replay["nodes"] == json.loads(json.dumps(nodes_report(expected, live_run.config)))
     keys = {"id", "parent", "kind", "text", "visits", "value_sum", "q", "prior", "uct",
@@ -81,7 +83,7 @@ def test_export_import_fork_delete(live_run: LiveRun, tmp_path: Path,
     fork_id = row["run_id"]
     store = open_store(str(db))
     fork = store.get_run(fork_id)
-    assert fork.status == "interrupted" and fork.parent_run_id == 1
+    assert fork.status == "paused" and fork.parent_run_id == 1
     assert (fork.config.seed, fork.config.exploration) == (9, 2.5)
     assert fork.config.children == live_run.config.children  # unchanged settings kept
     assert store.tree_at(fork_id) == live_run.live_after_iteration[4]

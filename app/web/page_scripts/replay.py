@@ -17,9 +17,10 @@ from app.web.resources import get_store
 from app.web.teaching import event_title
 from app.web.views import render_moment, summary_line
 from engine.core.events import Event, Selected
+from engine.core.report import iteration_label, iteration_number, phase_label
 from engine.errors import MctsLabError
 from storage import RunInfo, StorageError
-from storage.replay import fold_or_fail
+from storage.replay import fold_or_fail, out_of_cycle
 
 PLAY_SECONDS = 1.0
 
@@ -41,8 +42,11 @@ def describe_position(events: Sequence[Event], position: int) -> str:
     if position == 0:
         return f"start: the empty tree (0 of {len(events)} events)"
     event = events[position - 1]
-    return (f"iteration {event.iteration}, after {event_title(event)} "
-            f"— event {position} of {len(events)}")
+    if out_of_cycle(event):  # between iterations: after the ones completed so far
+        where = f"{iteration_label(event.iteration, 'select')} · {event_title(event)}"
+    else:
+        where = phase_label(iteration_number(event.iteration), event_title(event))
+    return f"{where} — event {position} of {len(events)}"
 
 
 def set_position(position: int | None) -> None:
