@@ -27,12 +27,18 @@ def test_live_tree_equals_tree_replayed_after_every_iteration(live_run: LiveRun)
 
 
 def test_replay_to_every_phase_and_iteration(live_run: LiveRun) -> None:
+    # Iterations count from 1: the live fixture's (k, phase) is 0-based (Event.iteration),
+    # so it is iteration k + 1 for the store.
     store = open_store(str(live_run.db))
     for (k, phase), live in live_run.live_after_phase.items():
-        assert store.tree_at(live_run.run_id, iteration=k, phase=phase) == live, (k, phase)
+        if (k + 1, phase) == (MANUAL_REFLECTION_AFTER, "backprop"):
+            # The end of iteration 5 includes the reflection added before iteration 6 began.
+            assert store.tree_at(live_run.run_id, iteration=k + 1, phase=phase) != live
+            continue
+        assert store.tree_at(live_run.run_id, iteration=k + 1, phase=phase) == live, (k, phase)
     for k, live in enumerate(live_run.live_after_iteration):
         if k == MANUAL_REFLECTION_AFTER:
-            # "after k iterations" includes the reflection added before iteration k began.
+            # "after k iterations" includes the reflection added before iteration k + 1 began.
             assert store.tree_at(live_run.run_id, iteration=k) != live
             continue
         assert store.tree_at(live_run.run_id, iteration=k) == live, k
@@ -40,6 +46,20 @@ def test_replay_to_every_phase_and_iteration(live_run: LiveRun) -> None:
     # --phase alone means that phase of the last iteration.
     assert store.tree_at(live_run.run_id, phase="simulate") == (
         live_run.live_after_phase[(ITERATIONS - 1, "simulate")])
+
+
+def test_the_end_of_iteration_k_is_after_k_iterations(live_run: LiveRun) -> None:
+    """`--iteration K --phase backprop` and `--iteration K` are one moment, for every K,
+    the one with a reflection added by hand after it included."""
+    store = open_store(str(live_run.db))
+    for k in range(1, ITERATIONS + 1):
+        end = store.tree_at(live_run.run_id, iteration=k, phase="backprop")
+        assert end == store.tree_at(live_run.run_id, iteration=k), k
+        assert (end.iterations_done, end.next_phase) == (k, "select")
+    after_select = store.tree_at(live_run.run_id, iteration=1, phase="select")
+    assert (after_select.iterations_done, after_select.next_phase) == (0, "expand")
+    assert store.tree_at(live_run.run_id, iteration=0).nodes == [
+        live_run.live_after_iteration[0].root]
 
 
 def test_manual_reflection_is_replayed_between_iterations(live_run: LiveRun) -> None:
@@ -84,7 +104,8 @@ def test_run_record_tracks_progress(live_run: LiveRun) -> None:
     [
         (ITERATIONS + 1, None, f"choose --iteration 0..{ITERATIONS}"),
         (-1, None, f"choose --iteration 0..{ITERATIONS}"),
-        (ITERATIONS, "select", f"iterations 0..{ITERATIONS - 1} have events"),
+        (ITERATIONS + 1, "select", f"iterations 1..{ITERATIONS} have events"),
+        (0, "select", r"iteration 0 is the start \(the root alone\) and has no phases"),
         (0, "rollout", "unknown phase 'rollout'"),
     ],
 )
@@ -163,8 +184,8 @@ def test_status_changes_and_unknown_status(tmp_path: Path, live_run: LiveRun) ->
     store, _ = copy_store(live_run, tmp_path)
     store.set_status(1, "failed")
     assert store.get_run(1).status == "failed"
-    with pytest.raises(StorageError, match="unknown run status 'sleeping'"):
-        store.set_status(1, "sleeping")
+    with pytest.raises(StorageError, match="unknown run status 'stuck'"):
+        store.set_status(1, "stuck")
 
 
 def test_phases_constant_matches_the_cli(live_run: LiveRun) -> None:
