@@ -330,6 +330,30 @@ def check_answer(numbers: Sequence[int], line: str) -> bool:
     return value == TARGET and claimed == TARGET and Counter(literals) == Counter(numbers)
 
 
+def answer_error(numbers: Sequence[int], line: str) -> str | None:
+    """Why an ``Answer:`` line is not a solution (``None`` when ``check_answer`` accepts it):
+    what the expression equals, or which rule it breaks."""
+    match = _ANSWER_RE.match(line.strip())
+    if match is None:
+        return "the answer is not of the form 'expression = 24' with + - * / and brackets"
+    expr = match.group(1).strip()
+    try:
+        value, literals = evaluate_expression(expr)
+        claimed = parse_number(match.group(2))
+    except ValueError as err:
+        return f"{expr} cannot be evaluated: {err}"
+    if Counter(literals) != Counter(numbers):
+        used = " ".join(str(n) for n in sorted(literals))
+        puzzle = " ".join(str(n) for n in sorted(numbers))
+        return (f"it uses {used or 'no numbers'}, but each of the puzzle's numbers "
+                f"{puzzle} must be used exactly once")
+    if value != TARGET:
+        return f"{expr} equals {format_number(value)}, not 24"
+    if claimed != TARGET:
+        return f"it claims {format_number(claimed)}, but the goal is 24"
+    return None
+
+
 @dataclass(frozen=True)
 class TraceCheck:
     """The verdict on a whole trace: every line legal, and solved when it ends in 24."""
