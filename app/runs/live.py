@@ -98,6 +98,8 @@ class SettingSpec:
     options: tuple[Any, ...] = ()
     min_value: float | None = None
     max_value: float | None = None
+    label: str = ""
+    """The field's title (``Field(title=...)``), for people; its name when it has none."""
 
 
 def setting_specs() -> list[SettingSpec]:
@@ -125,5 +127,5 @@ def setting_specs() -> list[SettingSpec]:
         else:
             kind, options = "text", ()
         specs.append(SettingSpec(name, kind, info.default, info.description or name, options,
-                                 low, high))
+                                 low, high, info.title or name.replace("_", " ")))
     return specs

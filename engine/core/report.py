@@ -36,3 +36,16 @@ def search_summary(tree: Tree) -> dict[str, Any]:
             "generated": tree.tokens.generated,
         },
     }
+
+
+def answer_label(answer: str | None, solved: bool | None, task: str) -> str:
+    """A run's best answer for people: only a verified answer stands alone; a wrong or
+    unverified candidate says so (``task``: the task's name, e.g. ``game24``)."""
+    if answer is None:
+        return "no answer"
+    if solved is True:
+        return answer
+    if solved is False:
+        return f"no verified answer (candidate {answer} is wrong)"
+    why = "no reference answer to check it against" if task == "freeform" else "not verified"
+    return f"no verified answer (candidate {answer}: {why})"

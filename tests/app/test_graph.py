@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from app.bench.graph_cost import bench_graph, synthetic_tree
@@ -79,7 +80,12 @@ def test_each_phase_is_highlighted_from_its_event() -> None:
     assert set(backprop.changed) == {0, 2, 4}
     change = backprop.changed[2]
     assert (change.visits_before, change.visits_after) == (1, 2)
-    assert round(change.q_before, 3) == 0.9 and round(change.q_after, 3) == 0.95
+    # The example's rollout values are computed (reward = confidence): #2's second visit
+    # adds the last rollout's value to its first.
+    first, last = events[6].rollout.value, events[14].rollout.value  # type: ignore[union-attr]
+    assert change.q_before is not None
+    assert math.isclose(change.q_before, first, abs_tol=1e-12)  # (W - v) / N, in floats
+    assert math.isclose(change.q_after, (first + last) / 2, abs_tol=1e-12)
 
 
 def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
@@ -92,7 +98,8 @@ def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
     assert graph.nodes[2]["color"]["border"] == HIGHLIGHT_COLOUR
     assert graph.nodes[5]["color"]["background"] == UNVISITED_COLOUR
     assert graph.nodes[4]["color"]["border"] == HIGHLIGHT_COLOUR
-    assert graph.nodes[4]["label"].endswith("N 0→1\nQ —→1.00")  # no Q before a visit
+    last = events[14].rollout.value  # type: ignore[union-attr]
+    assert graph.nodes[4]["label"].endswith(f"N 0→1\nQ —→{last:.2f}")  # no Q before a visit
     assert graph.edges[0, 2]["color"] == HIGHLIGHT_COLOUR
     # The reflection added by hand: its own shape, colour and a dashed edge.
     assert graph.nodes[6]["shape"] == "diamond"

@@ -40,7 +40,7 @@ def test_an_unvisited_node_has_no_q() -> None:
     events = example_events()
     tree = fold(PROBLEM, events[:16])
     graph = tree_digraph(tree, {}, highlight_for(tree, events[15]), rule="uct")
-    assert graph.nodes[4]["label"].endswith("N 0→1\nQ —→1.00")
+    assert graph.nodes[4]["label"].endswith(f"N 0→1\nQ —→{tree.nodes[4].q:.2f}")
 
 
 def test_labels_carry_the_node_id_in_every_mode() -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 from app.runs.live import LiveRun
 from app.web import state
 from app.web.resources import get_model, get_store
+from engine.core.report import answer_label
 from engine.errors import MctsLabError
 from storage import RunInfo, RunStore
 
@@ -21,7 +22,8 @@ def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame([{
         "id": r.id, "title": r.title or "", "problem": r.problem, "model": r.model_name,
         "iterations": r.iterations_done, "solved": SOLVED_WORDS[r.solved],
-        "best answer": r.best_answer or "", "status": r.status,
+        "best answer": answer_label(r.best_answer, r.solved, r.config.task),
+        "status": r.status,
         "date": r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
     } for r in runs])
 
