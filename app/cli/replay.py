@@ -51,7 +51,8 @@ def _replay(args: argparse.Namespace) -> int:
     tree = fold_or_fail(info.problem, events, f"run {args.run_id}")
     iteration, phase = moment(tree.iterations_done, tree.next_phase)
     summary = search_summary(tree)
-    label = label_answer(info.task, tree.problem, summary["best_answer"], summary["solved"])
+    label = label_answer(info.task, tree.problem, summary["best_answer"], summary["solved"],
+                         info.config.reference_answer)
     step = iteration_step(events, iteration)
     if args.json:
         print(json.dumps({
@@ -162,7 +163,7 @@ def tree_lines(tree: Any, config: Any, step: Step, *, rollouts: bool, task: str)
         answer = ""
         if row["answer"] is not None:
             answer = "  answer " + label_answer(task, tree.problem, row["answer"],
-                                                row["verdict"]).short
+                                                row["verdict"], config.reference_answer).short
         return (f"{lead}#{node_id}{parent} {row['kind']} N={row['visits']} Q={q} "
                 f"{rule}={score}{' [' + ', '.join(marks) + ']' if marks else ''} "
                 f"{row['text'][:70]!r}{answer}")
@@ -172,7 +173,8 @@ def tree_lines(tree: Any, config: Any, step: Step, *, rollouts: bool, task: str)
         node = tree.nodes[node_id]
         if rollouts:
             for number, rollout in enumerate(node.rollouts, 1):
-                verdict = label_answer(task, tree.problem, rollout.answer, rollout.verdict)
+                verdict = label_answer(task, tree.problem, rollout.answer, rollout.verdict,
+                                       config.reference_answer)
                 reached = verdict.short if rollout.answer is not None else "none"
                 stopped = f", stopped at {rollout.stopped!r}" if rollout.stopped else ""
                 lines.append(f"{below}{'│' if node.children else ' '}  ~ rollout {number}: "

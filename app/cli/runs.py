@@ -26,7 +26,8 @@ def run_row(info: Any) -> dict[str, Any]:
     ``engine.tasks.answers``)."""
     from engine.tasks.answers import answer_fields, label_answer
 
-    label = label_answer(info.task, info.problem, info.best_answer, info.solved)
+    label = label_answer(info.task, info.problem, info.best_answer, info.solved,
+                         info.config.reference_answer)
     return {
         "run_id": info.id, "title": info.title, "problem": info.problem, "task": info.task,
         "model": info.model_name, "status": info.status,

@@ -161,7 +161,8 @@ def answer_label(search: Any) -> Any:
     from engine.tasks.answers import label_answer
 
     answer, verdict = best_answer(search.tree)
-    return label_answer(search.config.task, search.tree.problem, answer, verdict)
+    return label_answer(search.config.task, search.tree.problem, answer, verdict,
+                        search.config.reference_answer)
 
 
 def render_summary(search: Any, result: dict[str, Any]) -> str:

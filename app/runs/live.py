@@ -32,8 +32,9 @@ class LiveRun:
     run_id: int
     step_events: list[Event] = field(default_factory=list)
     """The events of the last action (highlighted and explained)."""
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    """One step at a time, should two reruns of the page overlap."""
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    """One step at a time, should two reruns of the page overlap (reentrant: a batch holds
+    it around each iteration, which takes it again)."""
 
     @classmethod
     def start(cls, store: RunStore, model: HFModel, config: SearchConfig, problem: str,
@@ -113,6 +114,8 @@ class SettingSpec:
     options: tuple[Any, ...] = ()
     min_value: float | None = None
     max_value: float | None = None
+    label: str = ""
+    """The field's title (``Field(title=...)``), for people; its name when it has none."""
 
 
 def setting_specs() -> list[SettingSpec]:
@@ -140,5 +143,5 @@ def setting_specs() -> list[SettingSpec]:
         else:
             kind, options = "text", ()
         specs.append(SettingSpec(name, kind, info.default, info.description or name, options,
-                                 low, high))
+                                 low, high, info.title or name.replace("_", " ")))
     return specs

@@ -40,8 +40,16 @@ from engine.core.tree import Node, Tree
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 TEMPLATE_NAME = "graph_template.html"
-LabelBy = Literal["nq", "score"]
-"""A node's label: its (N, Q), or its current selection score under the run's rule."""
+LabelBy = Literal["nq", "score", "text"]
+"""A node's label after its id: its (N, Q), its current selection score under the run's
+rule, or the start of its text."""
+SHORT_TEXT_CHARS = 18
+"""How much of a node's text a short-text label shows."""
+CHAR_PX = 7.5
+"""About how wide one label character is at the graph's font size, in vis-network pixels."""
+MIN_LABEL_SCALE = 0.75
+"""The smallest zoom the page fits a tree to: below it labels are too small to read, so a
+wide tree is shown at this zoom around the phase's node, and the user pans to the rest."""
 
 X_GAP = 64.0
 """Horizontal distance between neighbouring leaves, in vis-network pixels."""
@@ -51,6 +59,8 @@ TOOLTIP_TEXT_CHARS = 300
 
 UNVISITED_COLOUR = "#c8c8c8"
 REFLECTION_COLOUR = "#8e44ad"
+MODEL_REFLECTION_COLOUR = "#c39bd3"
+"""A reflection the model wrote itself (not inserted by the search or by hand)."""
 HIGHLIGHT_COLOUR = "#ff7f0e"
 NEW_CHILD_COLOUR = "#1f77b4"
 ROLLOUT_COLOUR = "#17becf"
@@ -70,7 +80,8 @@ class Change:
     """How one node's statistics moved in the phase just run."""
 
     visits_before: int
-    q_before: float
+    q_before: float | None
+    """``None`` when the node had no visit before: Q is undefined at N = 0."""
     visits_after: int
     q_after: float
 
@@ -118,14 +129,14 @@ def backprop_changes(tree: Tree, event: Backpropagated) -> dict[int, Change]:
     for node_id in event.path:
         node = tree.nodes[node_id]
         before_n = node.visits - 1
-        before_q = (node.value_sum - event.value) / before_n if before_n else 0.0
+        before_q = (node.value_sum - event.value) / before_n if before_n else None
         changes[node_id] = Change(before_n, before_q, node.visits, node.q)
     return changes
 
 
-def tidy_layout(tree: Tree) -> dict[int, tuple[float, float]]:
-    """Positions: leaves take consecutive x slots in depth-first order, a parent sits midway
-    between its first and last child, and y grows with depth."""
+def tidy_layout(tree: Tree, gap: float = X_GAP) -> dict[int, tuple[float, float]]:
+    """Positions: leaves take consecutive x slots ``gap`` apart in depth-first order, a
+    parent sits midway between its first and last child, and y grows with depth."""
     x: dict[int, float] = {}
     next_slot = 0
     # Iterative post-order so that deep trees need no recursion.
@@ -134,7 +145,7 @@ def tidy_layout(tree: Tree) -> dict[int, tuple[float, float]]:
         node_id, children_done = stack.pop()
         node = tree.nodes[node_id]
         if not node.children:
-            x[node_id] = next_slot * X_GAP
+            x[node_id] = next_slot * gap
             next_slot += 1
         elif children_done:
             x[node_id] = (x[node.children[0]] + x[node.children[-1]]) / 2
@@ -160,20 +171,61 @@ def format_score(x: float) -> str:
     return "∞" if math.isinf(x) else f"{x:.3f}"
 
 
+def short_text(node: Node) -> str:
+    """The start of a node's first line (the root's: the problem), for a label."""
+    text = " ".join(node.text.split())
+    if node.kind != "root":
+        text = text.removeprefix("Step: ")
+    return text if len(text) <= SHORT_TEXT_CHARS else text[:SHORT_TEXT_CHARS - 1] + "…"
+
+
+def format_q(node: Node, digits: int = 2) -> str:
+    """A node's Q for people: ``—`` before its first visit (Q is undefined at N = 0)."""
+    return f"{node.q:.{digits}f}" if node.visits else "—"
+
+
 def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
                change: Change | None, rule: str) -> str:
-    """The text under a node: (N, Q) or its current selection score named by the run's
-    ``rule`` (``UCT 1.269``, ``PUCT 0.431``), plus any change."""
+    """The text under a node: its id, then (N, Q), its current selection score named by the
+    run's ``rule`` (``UCT 1.269``, ``PUCT 0.431``) or the start of its text; plus any
+    change."""
     if label_by == "score":
-        label = "root" if score is None else f"{rule.upper()} {format_score(score.total)}"
+        label = f"#{node.id} " + ("root" if score is None else
+                                  f"{rule.upper()} {format_score(score.total)}")
+    elif label_by == "text":
+        label = f"#{node.id} {short_text(node)}"
     else:
-        label = f"N={node.visits}\nQ={node.q:.2f}"
+        label = f"#{node.id} N={node.visits}\nQ={format_q(node)}"
     if change is not None:
+        before = "—" if change.q_before is None else f"{change.q_before:.2f}"
         label += f"\nN {change.visits_before}→{change.visits_after}\n" \
-                 f"Q {change.q_before:.2f}→{change.q_after:.2f}"
+                 f"Q {before}→{change.q_after:.2f}"
     if node.dead is not None:
         label += "\n(dead)"
     return label
+
+
+ReflectionSource = Literal["model", "search", "hand"]
+
+
+def reflection_source(node: Node) -> ReflectionSource | None:
+    """Where a reflection node came from: added by hand (its expansion's origin), inserted
+    by the search (text it did not sample: ``ended`` is None), or written by the model
+    itself in a sampled step; ``None`` for any other node."""
+    if node.kind != "reflection":
+        return None
+    if node.origin == "reflection_by_hand":
+        return "hand"
+    return "search" if node.ended is None else "model"
+
+
+REFLECTION_NOTES: dict[ReflectionSource, str] = {
+    "hand": "reflection added by hand (Add reflection under …)",
+    "search": "reflection inserted by the search (setting reflection = on: an unverified "
+              "or wrong answer gets one)",
+    "model": "the model wrote this reflection itself in a sampled step; the setting "
+             "reflection only controls the ones the search inserts",
+}
 
 
 def node_tooltip(node: Node, score: ScoreBreakdown | None, rule: str) -> str:
@@ -182,8 +234,12 @@ def node_tooltip(node: Node, score: ScoreBreakdown | None, rule: str) -> str:
     text = node.text if len(node.text) <= TOOLTIP_TEXT_CHARS else \
         node.text[:TOOLTIP_TEXT_CHARS] + "…"
     lines = [f"#{node.id} {node.kind}", text, "",
-             f"N = {node.visits}   Q = {node.q:.3f}   value sum = {node.value_sum:.3f}",
+             f"N = {node.visits}   Q = {format_q(node, 3)}   value sum = "
+             f"{node.value_sum:.3f}",
              f"prior (log p) = {node.prior:.3f}"]
+    source = reflection_source(node)
+    if source is not None:
+        lines.append(REFLECTION_NOTES[source])
     if node.value is not None:
         lines.append(f"state value = {node.value:.3f}")
     if score is not None:
@@ -204,13 +260,17 @@ def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | 
                   highlight: Highlight, label_by: LabelBy, rule: str) -> dict[str, Any]:
     background = q_colour(node.q) if node.visits else UNVISITED_COLOUR
     border, border_width = "#555555", 1
-    if node.kind == "reflection":
-        border, border_width = REFLECTION_COLOUR, 3
+    source = reflection_source(node)
+    if source is not None:
+        border, border_width = (MODEL_REFLECTION_COLOUR, 2) if source == "model" else \
+            (REFLECTION_COLOUR, 3)
     if node.verdict is True:
         border, border_width = CORRECT_COLOUR, 4
     elif node.verdict is False and node.terminal:
         border, border_width = WRONG_COLOUR, 3
     shape = {"root": "square", "answer": "star", "reflection": "diamond"}.get(node.kind, "dot")
+    if source == "model":
+        shape = "triangle"
     options: dict[str, Any] = {
         "label": node_label(node, score, label_by, highlight.changed.get(node.id), rule),
         "title": node_tooltip(node, score, rule),
@@ -252,17 +312,26 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
         "new_children": list(highlight.new_children), "rolled_out": highlight.rolled_out,
         "changed": sorted(highlight.changed), "origin": highlight.origin,
     })
-    positions = tidy_layout(tree)
+    options = {node.id: _node_options(node, (0.0, 0.0), scores.get(node.id), highlight,
+                                      label_by, rule) for node in tree.nodes}
+    # Leaves sit at least one label apart, so wider labels (short text) spread the tree.
+    widest = max(len(line) for o in options.values() for line in o["label"].splitlines())
+    positions = tidy_layout(tree, gap=max(X_GAP, CHAR_PX * widest + 12))
     path_edges = highlight.edges
+    focus = highlight.rolled_out if highlight.rolled_out is not None else \
+        (highlight.path[-1] if highlight.path else tree.root.id)
+    graph.graph["view"] = {"min_scale": MIN_LABEL_SCALE, "focus": focus}
     for node in tree.nodes:
-        graph.add_node(node.id, **_node_options(node, positions[node.id], scores.get(node.id),
-                                                highlight, label_by, rule))
+        x, y = positions[node.id]
+        graph.add_node(node.id, **{**options[node.id], "x": x, "y": y})
     for node in tree.nodes:
         if node.parent is None:
             continue
         edge: dict[str, Any] = {"color": EDGE_COLOUR, "width": 1.5}
-        if node.kind == "reflection":
+        if reflection_source(node) in ("hand", "search"):
             edge.update(dashes=[8, 6], color=REFLECTION_COLOUR, width=2.5)
+        elif reflection_source(node) == "model":
+            edge.update(color=MODEL_REFLECTION_COLOUR, width=2)
         if (node.parent, node.id) in path_edges:
             edge.update(color=HIGHLIGHT_COLOUR, width=5)
         graph.add_edge(node.parent, node.id, **edge)
@@ -275,7 +344,8 @@ def vis_data(graph: nx.DiGraph) -> dict[str, Any]:
     nodes = [{"id": n, **attrs} for n, attrs in graph.nodes(data=True)]
     edges = [{"from": u, "to": v, "id": f"{u}-{v}", **attrs}
              for u, v, attrs in graph.edges(data=True)]
-    return {"nodes": nodes, "edges": edges, "roles": graph.graph.get("roles", {})}
+    return {"nodes": nodes, "edges": edges, "roles": graph.graph.get("roles", {}),
+            "view": graph.graph.get("view", {})}
 
 
 VIS_OPTIONS: dict[str, Any] = {
@@ -307,13 +377,35 @@ def render_page(data: dict[str, Any] | None, *, mode: Literal["standalone", "com
     Streamlit (component)."""
     template = template_env().get_template(TEMPLATE_NAME)
     return template.render(data=data, mode=mode, height=height, options=options,
-                           legend=legend_stops())
+                           legend=legend_stops(), marks=legend_marks())
 
 
 def legend_stops() -> list[tuple[str, str]]:
     """(label, colour) pairs of the Q legend."""
     stops = [(f"Q={q:.2f}", q_colour(q)) for q in (0.0, 0.25, 0.5, 0.75, 1.0)]
     return [("unvisited", UNVISITED_COLOUR), *stops]
+
+
+def legend_marks() -> list[tuple[str, str]]:
+    """(CSS of a small sample, label) for every shape, ring and line the graph draws."""
+    swatch = "display: inline-block; width: 12px; height: 12px; vertical-align: middle; " \
+             "margin-right: 3px; "
+    grey = "background: #dddddd; border: 1px solid #555555; "
+    return [
+        (swatch + grey + "border-radius: 0", "root: the problem (square)"),
+        (swatch + grey + "border-radius: 6px", "step (dot)"),
+        (swatch + "background: #555555; clip-path: polygon(50% 0, 61% 35%, 98% 35%, 68% 57%, "
+         "79% 91%, 50% 70%, 21% 91%, 32% 57%, 2% 35%, 39% 35%)", "answer (star)"),
+        (swatch + f"border-radius: 6px; background: #ffffff; border: 3px solid "
+         f"{CORRECT_COLOUR}", "correct answer (green ring)"),
+        (swatch + f"border-radius: 6px; background: #ffffff; border: 3px solid "
+         f"{WRONG_COLOUR}", "wrong answer (red ring)"),
+        (swatch + f"background: #ffffff; border: 3px solid {REFLECTION_COLOUR}; transform: "
+         "rotate(45deg) scale(0.8)", "reflection inserted by search or by hand (diamond, "
+         "dashed branch)"),
+        (swatch + f"background: {MODEL_REFLECTION_COLOUR}; clip-path: polygon(50% 0, 100% "
+         "100%, 0 100%)", "the model reflected by itself (triangle)"),
+    ]
 
 
 def graph_html(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlight, *,
@@ -327,5 +419,6 @@ def graph_html(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highlig
     net.node_ids = [n["id"] for n in data["nodes"]]
     net.options = VIS_OPTIONS
     nodes, edges, _heading, _height, _width, _options = net.get_network_data()
-    return render_page({"nodes": nodes, "edges": edges, "roles": data["roles"]},
+    return render_page({"nodes": nodes, "edges": edges, "roles": data["roles"],
+                        "view": data["view"]},
                        mode="standalone", height=height, options=net.options)

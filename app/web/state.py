@@ -64,10 +64,14 @@ it costs about the same (``python -m app.bench.graph_cost --batch``)."""
 
 @dataclass
 class Batch:
-    """A running *Run N iterations*: one iteration per rerun of the Search workspace."""
+    """A running *Run N iterations*: iterations for up to ``BATCH_DRAW_S`` per rerun of the
+    Search workspace."""
 
     done: int
     total: int
+    stopped: bool = False
+    """Set by Stop on this very object, which the loop running the iterations holds: it
+    ends after the iteration in flight, whichever script run it is in."""
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,16 @@ class MomentKeys:
     """The node chosen in the select box under the graph (or by a click on the graph)."""
     graph: Key[Any]
     """The graph component's last click, ``{"node": id, ...}``."""
-    label_by_score: Key[bool]
-    """The toggle: label nodes by their selection score instead of (N, Q)."""
+    labels: Key[str]
+    """What the graph's labels show after each node's id: ``nq`` (N and Q), ``score`` (the
+    selection score) or ``text`` (the start of the node's text); ``graph.LabelBy``."""
     panel: Key[Panel]
     """Which panel is shown under the graph."""
 
 
 def moment_keys(prefix: str) -> MomentKeys:
     return MomentKeys(node=Key(f"{prefix}_node", None), graph=Key(f"{prefix}_graph", None),
-                      label_by_score=Key(f"{prefix}_label_score", False),
+                      labels=Key(f"{prefix}_labels", "nq"),
                       panel=Key(f"{prefix}_panel", "Inspector"))
 
 
@@ -102,6 +107,8 @@ PAGE_ERROR: Key[str | None] = Key("page_error", None)
 """An error from the *New run* callback, shown when the page is drawn."""
 LIVE_RUN: Key[LiveRun | None] = Key("live", None)
 BATCH: Key[Batch | None] = Key("batch", None)
+STOP_MESSAGE: Key[str | None] = Key("stop_message", None)
+"""What Stop ended ("Stopped at 12/30 iterations"), shown once after it."""
 BATCH_TIMER: Key[bool] = Key("batch_timer", False)
 """Whether the workspace's timer was armed by the last full run of the page."""
 LIVE = moment_keys("live")

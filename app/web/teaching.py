@@ -26,6 +26,7 @@ from engine.core.events import (
 )
 from engine.core.selection import tied_with_chosen
 from engine.core.tree import Tree
+from engine.tasks import make_task
 from engine.tasks.reflection import REFLECTION_LINE
 
 PHASE_TITLES = {
@@ -43,7 +44,7 @@ def explain(tree: Tree, event: Event, config: SearchConfig) -> str:
     if isinstance(event, Expanded):
         return explain_expansion(event)
     if isinstance(event, Simulated):
-        return explain_simulation(event)
+        return explain_simulation(event, config, tree.problem)
     return explain_backprop(tree, event)
 
 
@@ -187,32 +188,63 @@ def explain_expansion(event: Expanded) -> str:
         f"The next phase rolls out from the first, #{event.children[0].id}."
 
 
-def explain_simulation(event: Simulated) -> str:
+ROLLOUT_TEXT_CHARS = 400
+"""The most of a rollout's text the panel quotes (the inspector shows all of it)."""
+
+
+def explain_simulation(event: Simulated, config: SearchConfig, problem: str) -> str:
+    """What the rollout wrote (quoted), whether it reached an answer, why a wrong answer is
+    wrong (the task's own ``why_wrong``), and which reward gave the value."""
     r = event.rollout
     verdict = {True: "correct", False: "wrong", None: "not verifiable"}[r.verdict]
+    found = "no answer line" if r.answer is None else f"the answer {literal(r.answer)}"
     if not r.tokens:
-        head = (f"**Simulation** evaluated #{event.node} directly (it is terminal): "
-                f"answer {'found' if r.answer is not None else 'none'}, {verdict}.")
+        head = (f"**Simulation** evaluated #{event.node} directly (it is terminal, or "
+                f"nothing was rolled out): {found}, {verdict}.")
     else:
         mean = sum(r.confidences) / len(r.confidences) if r.confidences else 0.0
+        ending = (f"ended with {found}" if r.answer is not None
+                  else "stopped with no answer line")
+        quoted = r.text if len(r.text) <= ROLLOUT_TEXT_CHARS else \
+            r.text[:ROLLOUT_TEXT_CHARS] + "…"
         head = (f"**Simulation** rolled out from #{event.node}: the model wrote "
-                f"{len(r.tokens)} token(s) to an answer ({verdict}). Token confidence "
-                f"c_i = p(t_i) / Σ_top5 p(t_k); their mean is {mean:.3f}.")
+                f"{len(r.tokens)} token(s) and {ending} ({verdict}). The rollout: "
+                f"{literal(quoted)}. Token confidence c_i = p(t_i) / Σ_top5 p(t_k); their "
+                f"mean is {mean:.3f}.")
+    parts = [head]
+    if r.stopped is not None:
+        parts.append(f"It was cut short: {literal(r.stopped)}.")
+    if r.verdict is False:
+        task = make_task(config.task, problem, config.reference_answer)
+        why = task.why_wrong(r.answer)
+        if why is not None:
+            parts.append(f"Why wrong: {literal(why)}.")
     if r.reward == "verifier":
-        why = f"the verifier decided: value v = **{r.value:.3f}**"
+        parts.append(f"Reward `{r.reward}`: the verifier decided: value v = **{r.value:.3f}**.")
     else:
-        why = f"the mean token confidence is the value: v = **{r.value:.3f}**"
-    return f"{head} Reward `{r.reward}`: {why}."
+        parts.append(f"Reward `{r.reward}`: the mean token confidence is the value: "
+                     f"v = **{r.value:.3f}**.")
+        if r.verdict is False:
+            parts.append(f"Note: the verifier knows this answer is wrong, but with reward = "
+                         f"{config.reward} the value is the model's confidence alone "
+                         "(reward = verifier or combined would give 0).")
+    return " ".join(parts)
 
 
 def explain_backprop(tree: Tree, event: Backpropagated) -> str:
+    """The update of each node on the path, written so that every expression equals the
+    number beside it: the stored sum W, then Q = W / N before and after."""
     lines = [f"**Backpropagation** added v = {event.value:.3f} to every node on the path "
              f"({' → '.join(f'#{n}' for n in event.path)}): N ← N + 1, W ← W + v, Q = W / N."]
     for node_id, change in backprop_changes(tree, event).items():
         node = tree.nodes[node_id]
         before_w = node.value_sum - event.value
-        lines.append(f"- #{node_id}: N {change.visits_before} → {change.visits_after}, "
-                     f"Q = ({before_w:.3f} + {event.value:.3f}) / {change.visits_after} = "
-                     f"{change.q_before:.3f} → **{change.q_after:.3f}**")
+        if change.q_before is None:
+            q_before = "— (not visited before)"
+        else:
+            q_before = f"{before_w:.3f} / {change.visits_before} = {change.q_before:.3f}"
+        lines.append(f"- #{node_id}: N {change.visits_before} → {change.visits_after} · "
+                     f"W = {before_w:.3f} + {event.value:.3f} = {node.value_sum:.3f} · "
+                     f"Q: {q_before} → {node.value_sum:.3f} / {change.visits_after} = "
+                     f"**{change.q_after:.3f}**")
     return "\n".join(lines)
-

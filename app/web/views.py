@@ -11,11 +11,20 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 import streamlit as st
 
-from app.web.graph import Highlight, LabelBy, format_score, highlight_for, tree_digraph, vis_data
+from app.web.graph import (
+    Highlight,
+    LabelBy,
+    format_q,
+    format_score,
+    highlight_for,
+    tree_digraph,
+    vis_data,
+)
 from app.web.graph_component import graph_component
 from app.web.state import PANELS, Key, MomentKeys
 from app.web.teaching import event_title, explain, score_formula
@@ -33,8 +42,14 @@ from engine.core.report import iteration_label, iteration_number
 from engine.core.selection import children_scores, pick, tree_scores
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
+from engine.tasks.answers import label_answer
 
-VERDICT_WORDS = {True: "correct ✅", False: "wrong ❌", None: "not verified"}
+VERDICT_WORDS = {True: "correct", False: "wrong", None: "not verified"}
+"""Plain words: an emoji such as ❌ draws as an empty box where the font lacks it."""
+VERDICT_ICONS = {True: ":material/check_circle:", False: ":material/cancel:",
+                 None: ":material/help:"}
+"""The verdict as a Material icon (they ship with Streamlit), where a widget takes one."""
+LABEL_CHOICES: tuple[LabelBy, ...] = ("nq", "score", "text")
 
 
 def merge_highlights(tree: Tree, events: Sequence[Event]) -> Highlight:
@@ -69,7 +84,7 @@ def selected_node(tree: Tree, key: Key[int | None]) -> int:
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
                  selected: int | None, view_key: str, keys: MomentKeys) -> None:
     """The interactive graph and the select box that mirrors its selection."""
-    label_by: LabelBy = "score" if keys.label_by_score.get() else "nq"
+    label_by = cast(LabelBy, keys.labels.get() if keys.labels.get() in LABEL_CHOICES else "nq")
     scores = tree_scores(tree, config.selection, config.exploration, closed_for(tree, config))
     data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by,
                                  rule=config.selection))
@@ -88,10 +103,12 @@ def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
         st.selectbox("Selected node (or click one in the graph)", ids, key=keys.node.name,
                      format_func=lambda n: node_choice_label(tree, n))
     with right:
-        st.toggle(f"Label nodes by {config.selection.upper()} score",
-                  key=keys.label_by_score.name,
-                  help="Show each node's current selection score (the run's rule) instead "
-                  "of (N, Q).")
+        names = {"nq": "numbers (N, Q)", "score": f"{config.selection.upper()} score",
+                 "text": "short text"}
+        st.radio("Labels", LABEL_CHOICES, key=keys.labels.name, horizontal=True,
+                 format_func=names.__getitem__,
+                 help="After each node's id: its visits N and mean value Q, its current "
+                 "selection score under the run's rule, or the start of its text.")
 
 
 def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
@@ -105,7 +122,8 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     cols = st.columns(5)
     cols[0].metric("N (visits)", node.visits)
     cols[1].metric("W (value sum)", f"{node.value_sum:.3f}")
-    cols[2].metric("Q = W / N", f"{node.q:.3f}")
+    cols[2].metric("Q = W / N", format_q(node, 3),
+                   help="Undefined (—) before the first visit." if not node.visits else None)
     cols[3].metric("prior (log p)", f"{node.prior:.3f}")
     cols[4].metric("tokens spent", node.tokens_spent)
     if node.value is not None:
@@ -144,7 +162,7 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
         st.caption(f"{rule} at the last selection through #{level.parent} "
                    f"(iteration {iteration_number(iteration)}, "
                    f"N_parent = {level.parent_visits}): "
-                   "exploitation + exploration = score")
+                   "exploitation + exploration = score; ★ = chosen, ◀ = this node")
         st.dataframe(score_table(level.scores, level.chosen, node.id), hide_index=True)
         mine = next((s for s in level.scores if s.child == node.id), None)
         if mine is not None:
@@ -154,7 +172,7 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
     open_now = [s for s in now if s.excluded is None]
     best = pick(now).child if open_now else None  # pick skips the excluded
     st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
-               "★ = what selection would choose here next")
+               "★ = what selection would choose here next, ◀ = this node")
     st.dataframe(score_table(now, best, node.id), hide_index=True)
 
 
@@ -201,7 +219,8 @@ def render_rollouts(rollouts: Sequence[Rollout]) -> None:
     for i, rollout in enumerate(rollouts, 1):
         verdict = VERDICT_WORDS[rollout.verdict]
         with st.expander(f"Rollout {i}: value {rollout.value:.3f} ({rollout.reward}), "
-                         f"{verdict}", expanded=i == len(rollouts)):
+                         f"{verdict}", expanded=i == len(rollouts),
+                         icon=VERDICT_ICONS[rollout.verdict]):
             if rollout.tokens:
                 st.html(confidence_html(rollout))
             else:
@@ -257,9 +276,13 @@ def render_charts(tree: Tree, config: SearchConfig, events: Sequence[Event],
         frame = pd.DataFrame([p.__dict__ for p in points]).set_index("iteration")
         st.caption("Root Q over iterations")
         st.line_chart(frame[["root_q"]])
-        st.caption("Best answer so far (a verified one if any, else the most visited)")
-        changes = frame[frame["best_answer"].ne(frame["best_answer"].shift())]
-        st.dataframe(changes[["best_answer", "solved"]].reset_index(), hide_index=True)
+        st.caption("Best answer so far (a verified one if any, else the most visited "
+                   "candidate, labelled wrong or unverified)")
+        frame["best answer"] = [label_answer(config.task, tree.problem, p.best_answer,
+                                             p.solved, config.reference_answer).short
+                                for p in points]
+        changes = frame[frame["best answer"].ne(frame["best answer"].shift())]
+        st.dataframe(changes[["best answer"]].reset_index(), hide_index=True)
         st.caption("Tokens over iterations")
         st.line_chart(frame[["generated", "unique", "forwarded"]])
     render_policy_chart(tree, config, node_id)
@@ -307,7 +330,12 @@ def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
 def summary_line(tree: Tree) -> str:
     """Iterations, nodes, best answer: one line of plain text."""
     answer, verdict = best_answer(tree)
-    shown = "none yet" if answer is None else f"{answer} ({VERDICT_WORDS[verdict]})"
+    if answer is None:
+        shown = "none yet"
+    elif verdict is True:
+        shown = f"{answer} (correct)"
+    else:  # a candidate is not an answer until it is verified
+        shown = f"none verified (candidate {answer}: {VERDICT_WORDS[verdict]})"
     return (f"{iteration_label(tree.iterations_done, tree.next_phase)} · "
             f"next phase: {tree.next_phase} · "
             f"{len(tree.nodes)} nodes · tokens generated {tree.tokens.generated} · "

@@ -15,77 +15,115 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    task: Literal["game24", "freeform"] = Field("game24", description="problem type")
+    task: Literal["game24", "freeform"] = Field("game24", title="Task", description="problem type")
     selection: Literal["uct", "puct"] = Field(
-        "uct", description="UCT: Q + c*sqrt(ln N_parent / N); PUCT: Q + c*P*sqrt(N_parent)/(1+N)"
+        "uct", title="Selection rule",
+        description="UCT: Q + c*sqrt(ln N_parent / N); PUCT: Q + c*P*sqrt(N_parent)/(1+N)"
     )
-    exploration: float = Field(1.0, ge=0.0, le=100.0, description="exploration constant c")
+    exploration: float = Field(
+        1.0, title="Exploration constant c", ge=0.0, le=100.0,
+        description="exploration constant c"
+    )
     children: int = Field(
-        1, ge=1, le=32,
+        1, title="Children per expansion (k)", ge=1, le=32,
         description="samples per expansion (k); with progressive widening a node gets k "
         "more each time it needs another live child",
     )
     max_depth: int = Field(
-        12, ge=0, le=64,
+        12, title="Maximum depth", ge=0, le=64,
         description="nodes this deep are not expanded (0: only roll out from the root, "
         "which is Best-of-N)",
     )
     max_children: int = Field(
-        12, ge=1, le=256,
+        12, title="Most children of a node", ge=1, le=256,
         description="most children of one node: when every child so far is dead or "
         "finished, expansion samples k more, up to this many",
     )
     widening: float = Field(
-        2.0, ge=0.0, le=100.0,
+        2.0, title="Progressive widening", ge=0.0, le=100.0,
         description="progressive widening: a node with N visits gets k more sampled steps "
         "while it has fewer than ceil(widening * sqrt(N)) live children (0: off)",
     )
     granularity: Literal["step", "mini-step"] = Field(
-        "step", description="an action is one line (step) or a fixed number of tokens"
+        "step", title="Action granularity",
+        description="an action is one line (step) or a fixed number of tokens"
     )
-    mini_step_tokens: Literal[32, 64] = Field(32, description="tokens per mini-step")
-    max_step_tokens: int = Field(96, ge=4, le=1024, description="longest step, in tokens")
+    mini_step_tokens: Literal[32, 64] = Field(
+        32, title="Tokens per mini-step",
+        description="tokens per mini-step"
+    )
+    max_step_tokens: int = Field(
+        96, title="Longest step (tokens)", ge=4, le=1024,
+        description="longest step, in tokens"
+    )
     temperature: float = Field(
-        1.0, ge=0.0, le=5.0, description="sampling temperature (0 = greedy)"
+        1.0, title="Temperature", ge=0.0, le=5.0, description="sampling temperature (0 = greedy)"
     )
     reward: Literal["confidence", "verifier", "combined"] = Field(
-        "combined",
+        "combined", title="Reward",
         description="token confidence, the task verifier, or the verifier when it can "
         "decide and confidence otherwise",
     )
     evaluator: Literal["outcome", "confidence", "step-check", "self-eval"] = Field(
-        "self-eval",
+        "self-eval", title="State value (evaluator)",
         description="the value of a state, shown on every node: outcome (the verifier, "
         "finished answers only), confidence (mean token confidence of the step), step-check "
         "(1 if the task's rule accepts the step, 0 if not), self-eval (the model's own "
         "probability that the state can still succeed)",
     )
     step_check: Literal["off", "on"] = Field(
-        "on",
+        "on", title="Step check",
         description="on: a step the task's rule rejects becomes a dead child, never "
         "selected or expanded, and a rollout stops at its first rejected step (tasks "
         "without a rule check nothing)",
     )
     leaf_value: Literal["rollout", "value", "mixed"] = Field(
-        "mixed",
+        "mixed", title="Leaf value",
         description="how a leaf is scored: a rollout to an answer, the state value without "
         "a rollout (AlphaZero), or (1 - lambda) * rollout + lambda * value (AlphaGo)",
     )
     value_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="lambda: the state value's weight when mixed"
+        0.5, title="State value weight λ", ge=0.0, le=1.0,
+        description="lambda: the state value's weight when mixed"
     )
     reflection: Literal["off", "on"] = Field(
-        "off", description="on: every unverified or wrong answer gets a reflection child"
+        "off", title="Reflection",
+        description="on: every unverified or wrong answer gets a reflection child"
     )
-    rollout_max_tokens: int = Field(256, ge=1, le=8192, description="longest rollout")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed")
-    cache_reuse: bool = Field(True, description="reuse each node's KV cache")
+    rollout_max_tokens: int = Field(
+        256, title="Longest rollout (tokens)", ge=1, le=8192,
+        description="longest rollout"
+    )
+    seed: int = Field(0, title="Seed", ge=0, le=2**31 - 1, description="random seed")
+    cache_reuse: bool = Field(
+        True, title="Reuse KV caches",
+        description="reuse each node's KV cache"
+    )
     cache_budget_mb: float = Field(
-        512.0, gt=0.0, le=1_000_000.0, description="memory for node KV caches"
+        512.0, title="KV cache budget (MB)", gt=0.0, le=1_000_000.0,
+        description="memory for node KV caches"
     )
     reference_answer: str | None = Field(
-        None, max_length=1000, description="freeform: the answer to verify against"
+        None, title="Reference answer", max_length=1000,
+        description="freeform: the answer to verify against"
     )
+
+
+APPLIES_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "mini_step_tokens": ("granularity", ("mini-step",)),
+    "max_step_tokens": ("granularity", ("step",)),
+    "value_weight": ("leaf_value", ("mixed",)),
+    "reference_answer": ("task", ("freeform",)),
+    "cache_budget_mb": ("cache_reuse", (True,)),
+}
+"""Settings that only matter when another setting has one of some values (``field: (other
+field, its values)``); a settings form hides them otherwise."""
+
+
+def setting_applies(name: str, values: dict[str, Any]) -> bool:
+    """Whether setting ``name`` has any effect given the other settings ``values``."""
+    rule = APPLIES_WHEN.get(name)
+    return rule is None or values.get(rule[0]) in rule[1]
 
 
 def upgrade_v1_config(values: dict[str, Any]) -> dict[str, Any]:

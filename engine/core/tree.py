@@ -17,6 +17,7 @@ from engine.core.events import (
     EndReason,
     Event,
     Expanded,
+    ExpansionOrigin,
     NodeKind,
     Phase,
     Rollout,
@@ -59,6 +60,9 @@ class Node:
     dead: str | None = None
     """Why the step check rejected this step; a dead node is never selected or expanded."""
     iteration_created: int = 0
+    origin: ExpansionOrigin = "phase"
+    """Which expansion added the node (``Expanded.origin``): an iteration's expansion phase,
+    a reflection added by hand, a beam step or a user's step."""
     children: list[int] = field(default_factory=list)
     rollouts: list[Rollout] = field(default_factory=list)
     tokens_spent: int = 0
@@ -194,7 +198,7 @@ def _add_children(tree: Tree, event: Expanded) -> None:
             count=spec.count, confidences=list(spec.confidences), terminal=spec.terminal,
             answer=spec.answer, verdict=spec.verdict, ended=spec.ended, value=spec.value,
             dead=spec.dead,
-            iteration_created=event.iteration,
+            iteration_created=event.iteration, origin=event.origin,
             tokens_spent=len(spec.token_ids) * spec.count,
         ))
         parent.children.append(spec.id)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.tasks import game24
-
 AnswerVerdict = Literal["correct", "wrong", "unverified", "none"]
 ANSWER_VERDICTS: tuple[str, ...] = ("correct", "wrong", "unverified", "none")
 
@@ -56,22 +54,22 @@ class AnswerLabel:
         return f"{self.answer} ({self.tag})"
 
 
-def label_answer(task: str, problem: str, answer: str | None,
-                 solved: bool | None) -> AnswerLabel:
+def label_answer(task: str, problem: str, answer: str | None, solved: bool | None,
+                 reference_answer: str | None = None) -> AnswerLabel:
     """Label ``answer`` (a run's or a node's answer, the text after ``Answer:``) of a
     ``task`` run on ``problem``, whose verifier said ``solved`` (True, False, or None: not
-    verified). Pure: the same arguments give the same label everywhere."""
+    verified). The reason for a wrong answer is the task's own ``why_wrong``. Pure: the
+    same arguments give the same label everywhere."""
+    from engine.tasks import make_task
+
     if answer is None:
         return AnswerLabel("none", None)
     if solved is True:
         return AnswerLabel("correct", answer)
     if solved is None:
         return AnswerLabel("unverified", answer)
-    if task == "game24":
-        reason = game24.answer_fault(game24.parse_puzzle(problem), answer)
-    else:
-        reason = "not the reference answer"
-    return AnswerLabel("wrong", answer, reason)
+    return AnswerLabel("wrong", answer,
+                       make_task(task, problem, reference_answer).why_wrong(answer))
 
 
 def answer_fields(label: AnswerLabel) -> dict[str, str | None]:

@@ -48,6 +48,16 @@ class FreeformTask:
         return Judgement(answer, _normalise(answer) == _normalise(self.reference))
 
 
+    def why_wrong(self, answer: str | None) -> str | None:
+        """Why ``answer`` is not verified correct; ``None`` when it matches the reference."""
+        if answer is None:
+            return "there is no Answer line (nor a \\boxed{} answer)"
+        if self.reference is None:
+            return "there is no reference answer to check it against"
+        if _normalise(answer) == _normalise(self.reference):
+            return None
+        return f"it does not match the reference answer {self.reference!r}"
+
     def step_check(self, generated: str, step: str) -> str | None:
         return None  # free text has no rule to check a step against
 

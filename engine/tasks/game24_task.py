@@ -43,6 +43,12 @@ class Game24Task:
         answer = line[len(game24.ANSWER_PREFIX.strip()):].strip()
         return Judgement(answer, game24.check_answer(self.numbers, line))
 
+    def why_wrong(self, answer: str | None) -> str | None:
+        """Why ``answer`` (as ``judge`` found it) is not a solution; ``None`` if it is one."""
+        if answer is None:
+            return "there is no Answer line, and Game of 24 counts that as not solved"
+        return game24.answer_fault(self.numbers, answer)
+
     def numbers_left(self, generated: str) -> tuple[Fraction, ...] | None:
         """The numbers available after the finished lines of ``generated``: the puzzle's,
         then each legal step's ``left:`` list; a reflection line starts over. ``None``

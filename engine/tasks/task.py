@@ -37,6 +37,11 @@ class Task(Protocol):
         """Judge the text generated after the prompt; ``ended``: the model stopped itself."""
         ...
 
+    def why_wrong(self, answer: str | None) -> str | None:
+        """In plain words, why ``answer`` (as ``judge`` found it; ``None``: no answer) is not
+        verified correct, or ``None`` when it is."""
+        ...
+
     def step_check(self, generated: str, step: str) -> str | None:
         """Why the rule of the task rejects ``step`` after the text ``generated`` so far
         (a dead branch), or ``None`` if it is fine or the task has no such rule."""

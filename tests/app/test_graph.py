@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from app.bench.graph_cost import bench_graph, synthetic_tree
@@ -79,7 +80,12 @@ def test_each_phase_is_highlighted_from_its_event() -> None:
     assert set(backprop.changed) == {0, 2, 4}
     change = backprop.changed[2]
     assert (change.visits_before, change.visits_after) == (1, 2)
-    assert round(change.q_before, 3) == 0.9 and round(change.q_after, 3) == 0.95
+    # The example's rollout values are computed (reward = confidence): #2's second visit
+    # adds the last rollout's value to its first.
+    first, last = events[6].rollout.value, events[14].rollout.value  # type: ignore[union-attr]
+    assert change.q_before is not None
+    assert math.isclose(change.q_before, first, abs_tol=1e-12)  # (W - v) / N, in floats
+    assert math.isclose(change.q_after, (first + last) / 2, abs_tol=1e-12)
 
 
 def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
@@ -92,7 +98,8 @@ def test_drawing_options_follow_visits_q_kind_and_highlight() -> None:
     assert graph.nodes[2]["color"]["border"] == HIGHLIGHT_COLOUR
     assert graph.nodes[5]["color"]["background"] == UNVISITED_COLOUR
     assert graph.nodes[4]["color"]["border"] == HIGHLIGHT_COLOUR
-    assert graph.nodes[4]["label"].endswith("N 0→1\nQ 0.00→1.00")
+    last = events[14].rollout.value  # type: ignore[union-attr]
+    assert graph.nodes[4]["label"].endswith(f"N 0→1\nQ —→{last:.2f}")  # no Q before a visit
     assert graph.edges[0, 2]["color"] == HIGHLIGHT_COLOUR
     # The reflection added by hand: its own shape, colour and a dashed edge.
     assert graph.nodes[6]["shape"] == "diamond"
@@ -124,14 +131,14 @@ def test_label_by_score_shows_the_engine_score_named_by_its_rule() -> None:
     tree = fold("4 5 6 10", example_events())
     scores = tree_scores(tree, "uct", 1.0)
     graph = tree_digraph(tree, scores, Highlight(), label_by="score", rule="uct")
-    assert graph.nodes[1]["label"] == f"UCT {scores[1].total:.3f}"
-    assert graph.nodes[5]["label"] == "UCT ∞"
-    assert graph.nodes[0]["label"] == "root"
+    assert graph.nodes[1]["label"] == f"#1 UCT {scores[1].total:.3f}"
+    assert graph.nodes[5]["label"] == "#5 UCT ∞"
+    assert graph.nodes[0]["label"] == "#0 root"
     # A PUCT run's scores are labelled PUCT (bug 10: they were called UCT).
     puct = tree_scores(tree, "puct", 1.0)
     graph = tree_digraph(tree, puct, Highlight(), label_by="score", rule="puct")
-    assert graph.nodes[1]["label"] == f"PUCT {puct[1].total:.3f}"
-    assert graph.nodes[5]["label"] == f"PUCT {puct[5].total:.3f}"
+    assert graph.nodes[1]["label"] == f"#1 PUCT {puct[1].total:.3f}"
+    assert graph.nodes[5]["label"] == f"#5 PUCT {puct[5].total:.3f}"
     assert not any("UCT" in graph.nodes[n]["label"].replace("PUCT", "") for n in graph.nodes)
     assert graph.nodes[1]["title"].splitlines()[-1].startswith("PUCT score = ")
 

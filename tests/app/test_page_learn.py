@@ -14,7 +14,7 @@ def test_learn_explains_with_the_apps_own_pictures(app: AppTest) -> None:
         "1 · Selection", "2 · Expansion", "3 · Simulation (rollout)", "4 · Backpropagation"]
     assert len(app.get("component_instance")) == 5  # four phases and the reflection
     text = "\n".join(m.value for m in app.markdown)
-    assert "← **chosen**" in text and "Q = (" in text
+    assert "← **chosen**" in text and "W = " in text and "Q: " in text
     rules = app.dataframe[0].value
     assert sorted(set(rules["rule"])) == ["PUCT", "UCT"] and len(rules) == 6
     confidence = app.dataframe[1].value

@@ -109,7 +109,8 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     page.get_by_role("button", name="Open in Replay").click()
     page.get_by_text(re.compile(r"event \d+ of \d+")).first.wait_for()
     assert wait_graph(page, nodes=nodes)["nodeCount"] == str(nodes)
-    click_button(page, "⏮ Start")
+    # Material icons (shipped with Streamlit) come first in the buttons' accessible names.
+    page.get_by_role("button", name=re.compile(r"Start$")).click()
     page.get_by_text(re.compile(r"^start: the empty tree")).wait_for()
     wait_graph(page, nodes=1)
     click_button(page, "Next phase ▶")
@@ -117,10 +118,10 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     click_button(page, "Next phase ▶")
     page.get_by_text("iteration 1 · after 2 · Expansion", exact=False).wait_for()
     assert wait_graph(page, nodes=1 + len(children))["newChildren"] == children
-    click_button(page, "▶ Play")
+    page.get_by_role("button", name=re.compile(r"Play$")).click()
     page.get_by_text("iteration 1 · after 4 · Backpropagation", exact=False).wait_for(
         timeout=30_000)
-    click_button(page, "⏸ Pause")
+    page.get_by_role("button", name=re.compile(r"Pause$")).click()
     watch.check()
 
 
@@ -164,6 +165,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     stop = page.get_by_role("button", name=re.compile(r"Stop$"))
     stop.click()
     expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
+    page.get_by_text(re.compile(r"^Stopped at \d+/500 iterations")).wait_for()
     status = page.get_by_text(re.compile(r"^Run #\d+ · after \d+ iterations? · next phase: select"))
     status.first.wait_for()
     page.get_by_text(re.compile(r" / 500 iterations$")).wait_for(state="detached")

@@ -39,8 +39,9 @@ def test_correct_unverified_and_no_answer() -> None:
     free = label_answer("freeform", "What is 2+2?", "4", None)
     assert (free.verdict, free.short) == ("unverified", "4 (unverified)")
     assert free.line == "no verified answer; best candidate (unverified): 4"
-    wrong = label_answer("freeform", "What is 2+2?", "5", False)
-    assert wrong.short == "5 (wrong: not the reference answer)"
+    # The reason is the task's own why_wrong (freeform compares with the reference).
+    wrong = label_answer("freeform", "What is 2+2?", "5", False, "4")
+    assert wrong.short == "5 (wrong: it does not match the reference answer '4')"
     nothing = label_answer("game24", "4 5 6 10", None, None)
     assert (nothing.verdict, nothing.line, nothing.short) == (
         "none", "no verified answer (no answer reached yet)", "no answer yet")

@@ -10,13 +10,18 @@ import streamlit as st
 
 from app.web.graph import highlight_for, tree_digraph, vis_data
 from app.web.graph_component import graph_component
-from app.web.learn_examples import PROBLEM, example_events
+from app.web.learn_examples import (
+    PROBLEM,
+    REWARD,
+    VOCABULARY,
+    confidence_examples,
+    example_events,
+)
 from app.web.teaching import PHASE_TITLES, explain
 from app.web.views import confidence_html
 from engine.core.config import SearchConfig
-from engine.core.events import Event, Rollout
+from engine.core.events import Event, Simulated
 from engine.core.phases import closed_for
-from engine.core.rewards import token_confidence
 from engine.core.selection import children_scores, tree_scores
 from engine.core.tree import fold
 from engine.tasks.reflection import REFLECTION_LINE
@@ -74,34 +79,33 @@ def uct_vs_puct(events: list[Event]) -> None:
     for rule in ("uct", "puct"):
         for s in children_scores(tree, 0, rule, 1.0):
             rows.append({"rule": rule.upper(), "child": f"#{s.child}", "N": s.visits,
-                         "Q": round(s.exploitation, 3), "prior P": round(s.prior, 3),
+                         "Q": f"{s.exploitation:.3f}" if s.visits else "—",
+                         "prior P": round(s.prior, 3),
                          "exploration": round(s.exploration, 3), "score": round(s.total, 3)})
     st.caption("The root's children after 4 iterations, scored by each rule (c = 1):")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def confidence_reward() -> None:
+def last_simulated(events: list[Event]) -> int:
+    return next(e.node for e in reversed(events) if isinstance(e, Simulated))
+
+
+def confidence_reward(events: list[Event]) -> None:
     st.header("The confidence reward")
     st.write("Without a reward model, a rollout can be scored by how sure the model was "
              "(Marco-o1): for each generated token, c = p(chosen) / Σ p(top 5), the chosen "
              "token's probability renormalised over the five most likely; the rollout's "
              "value is the mean of c over its tokens.")
-    examples = [("sure", -0.05, [-0.05, -4.0, -5.0, -6.0, -7.0]),
-                ("torn between two", -0.7, [-0.7, -0.75, -4.0, -5.0, -6.0]),
-                ("unlikely pick", -3.0, [-0.2, -2.0, -3.0, -3.5, -4.0])]
     st.dataframe(pd.DataFrame([{
-        "token": name, "p(chosen)": round(math.exp(lp), 3),
-        "Σ p(top 5)": round(sum(math.exp(x) for x in top), 3),
-        "confidence c": round(token_confidence(lp, top), 3),
-    } for name, lp, top in examples]), hide_index=True)
-    tokens = ("Step", ":", " 4", "*", "5", "=", "20", "\n", "Answer", ":", " (10-6)", "+",
-              "4*5", "=", "24")
-    confs = (0.99, 0.99, 0.62, 0.41, 0.88, 0.97, 0.93, 0.99, 0.98, 0.99, 0.35, 0.7, 0.8,
-             0.97, 0.96)
-    rollout = Rollout("".join(tokens), tokens, confs, sum(confs) / len(confs), None, None,
-                      "confidence")
-    st.caption(f"A rollout coloured by confidence, as the inspector shows it (value = mean "
-               f"= {rollout.value:.3f}):")
+        "token": e.name, "p(chosen)": round(math.exp(e.chosen), 3),
+        "Σ p(top 5)": round(sum(math.exp(x) for x in e.top), 3),
+        "confidence c": round(e.confidence, 3),
+    } for e in confidence_examples()]), hide_index=True)
+    st.caption("Each row is a softmax over a toy vocabulary of "
+               f"{VOCABULARY} tokens, so the five largest probabilities add up to less than 1.")
+    rollout = next(e.rollout for e in reversed(events) if isinstance(e, Simulated))
+    st.caption(f"The worked example's last rollout (from #{last_simulated(events)}), coloured by "
+               f"confidence as the inspector shows it (value = mean = {rollout.value:.3f}):")
     st.html(confidence_html(rollout))
 
 
@@ -117,11 +121,12 @@ def reflection(events: list[Event], config: SearchConfig) -> None:
 
 def main() -> None:
     st.title("Learn")
-    config = SearchConfig(widening=0.0)  # the worked example selects without widening
+    # The worked example selects without widening and values rollouts by confidence.
+    config = SearchConfig(widening=0.0, reward=REWARD)
     events = example_events()
     four_phases(events, config)
     uct_vs_puct(events)
-    confidence_reward()
+    confidence_reward(events)
     reflection(events, config)
 
 

@@ -65,13 +65,16 @@ def stepper(events: Sequence[Event], position: int) -> None:
         st.slider("Iteration (completed)", 0, total_iterations, key=state.REPLAY_ITERATION.name,
                   on_change=on_iteration_slider, args=(events,))
     cols = st.columns(4)
-    cols[0].button("⏮ Start", on_click=set_position, args=(0,), width="stretch")
+    # Material icons ship with Streamlit's frontend; ⏮ ⏭ ⏸ are missing from many fonts.
+    cols[0].button("Start", icon=":material/first_page:", on_click=set_position, args=(0,),
+                   width="stretch")
     cols[1].button("◀ Previous phase", on_click=set_position, args=(max(position - 1, 0),),
                    width="stretch", disabled=position == 0)
     cols[2].button("Next phase ▶", on_click=set_position,
                    args=(min(position + 1, len(events)),), width="stretch",
                    disabled=position >= len(events))
-    cols[3].button("End ⏭", on_click=set_position, args=(len(events),), width="stretch")
+    cols[3].button("End", icon=":material/last_page:", on_click=set_position,
+                   args=(len(events),), width="stretch")
 
 
 def toggle_play() -> None:
@@ -139,7 +142,9 @@ def main() -> None:
         state.REPLAY_POSITION.set(len(events))
     playing = state.REPLAY_PLAYING.get()
     # Outside the fragment: play and pause rerun the page, which re-arms the timer.
-    st.button("⏸ Pause" if playing else "▶ Play", on_click=toggle_play,
+    st.button("Pause" if playing else "Play",
+              icon=":material/pause:" if playing else ":material/play_arrow:",
+              on_click=toggle_play,
               help=f"Step one phase every {PLAY_SECONDS:g} s.")
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)

@@ -12,6 +12,7 @@ from app.runs.live import LiveRun
 from app.web import state
 from app.web.resources import get_model, get_store
 from engine.errors import MctsLabError
+from engine.tasks.answers import label_answer
 from storage import RunInfo, RunStore
 
 SOLVED_WORDS = {True: "yes", False: "no", None: "unknown"}
@@ -21,7 +22,9 @@ def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame([{
         "id": r.id, "title": r.title or "", "problem": r.problem, "model": r.model_name,
         "iterations": r.iterations_done, "solved": SOLVED_WORDS[r.solved],
-        "best answer": r.best_answer or "", "status": r.status,
+        "best answer": label_answer(r.task, r.problem, r.best_answer, r.solved,
+                                    r.config.reference_answer).short,
+        "status": r.status,
         "date": r.created_at.strftime("%Y-%m-%d %H:%M UTC"),
     } for r in runs])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -11,7 +12,8 @@ from app.runs.live import LiveRun, SettingSpec, setting_specs
 from app.web import state
 from app.web.resources import example_puzzles, get_model, get_store
 from app.web.views import render_moment, selected_node, summary_line
-from engine.core.config import make_config
+from engine.backends.hf import DEMO_MODEL_NAME
+from engine.core.config import make_config, setting_applies
 from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
 
@@ -29,8 +31,12 @@ def init_state() -> None:
 
 
 def next_example() -> None:
+    """The next bundled puzzle, skipping the one already in the box (the first bundled
+    puzzle is the default problem: the first press would otherwise change nothing)."""
     examples = example_puzzles()
     index = state.EXAMPLE_INDEX.get()
+    if examples[index % len(examples)] == " ".join(state.PROBLEM.get().split()):
+        index += 1
     state.PROBLEM.set(examples[index % len(examples)])
     state.EXAMPLE_INDEX.set(index + 1)
     state.setting("task").set("game24")
@@ -41,21 +47,30 @@ def pick_example() -> None:
     state.setting("task").set("game24")
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#~|])")
+
+
+def markdown_safe(text: str) -> str:
+    """``text`` with Markdown's special characters escaped: a widget's help is Markdown, and
+    ``c*sqrt(…)*`` must not turn into italics."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def setting_widget(spec: SettingSpec) -> None:
-    key, label = state.setting(spec.name).name, spec.name.replace("_", " ")
+    key, label, help_text = state.setting(spec.name).name, spec.label, markdown_safe(spec.help)
     if spec.kind == "choice":
-        st.selectbox(label, spec.options, key=key, help=spec.help)
+        st.selectbox(label, spec.options, key=key, help=help_text)
     elif spec.kind == "bool":
-        st.checkbox(label, key=key, help=spec.help)
+        st.checkbox(label, key=key, help=help_text)
     elif spec.kind == "int":
-        st.number_input(label, key=key, help=spec.help, step=1,
+        st.number_input(label, key=key, help=help_text, step=1,
                         min_value=int(spec.min_value) if spec.min_value is not None else None,
                         max_value=int(spec.max_value) if spec.max_value is not None else None)
     elif spec.kind == "float":
-        st.number_input(label, key=key, help=spec.help, step=0.1, format="%.2f",
+        st.number_input(label, key=key, help=help_text, step=0.1, format="%.2f",
                         min_value=spec.min_value, max_value=spec.max_value)
     else:
-        st.text_input(label, key=key, help=spec.help)
+        st.text_input(label, key=key, help=help_text)
 
 
 def config_values() -> dict[str, Any]:
@@ -72,6 +87,12 @@ def sidebar() -> None:
     with st.sidebar:
         st.subheader("Problem")
         setting_widget(specs["task"])
+        values = config_values()
+        if values["task"] == "freeform" and \
+                state.MODEL_NAME.get().strip() in ("", DEMO_MODEL_NAME):
+            st.warning("The demo model was trained on Game of 24 only: on a free-text "
+                       "question it writes Game-of-24 steps. Name another model below (a "
+                       "local directory or a cached Hugging Face id) for free text.")
         st.text_area("Problem", key=state.PROBLEM.name, height=80,
                      help="Game of 24: four whole numbers from 1 to 13, e.g. '4 5 6 10'. "
                      "Freeform: any question.")
@@ -82,14 +103,17 @@ def sidebar() -> None:
         right.selectbox("Examples", example_puzzles(), key=state.EXAMPLE_PICK.name, index=None,
                         on_change=pick_example, label_visibility="collapsed",
                         placeholder="Pick one…")
-        setting_widget(specs["reference_answer"])
+        if setting_applies("reference_answer", values):
+            setting_widget(specs["reference_answer"])
         st.text_input("Model", key=state.MODEL_NAME.name,
                       help="'demo' (the bundled Game-of-24 model), a local model directory, "
                       "or the id of a model in the local Hugging Face cache.")
         setting_widget(specs["seed"])
         with st.expander("Search settings"):
             for spec in specs.values():
-                if spec.name not in SIDEBAR_SETTINGS:
+                # A setting that another one makes moot (mini-step tokens with step
+                # granularity) is hidden; its value is kept.
+                if spec.name not in SIDEBAR_SETTINGS and setting_applies(spec.name, values):
                     setting_widget(spec)
         st.button("New run", type="primary", on_click=new_run, width="stretch",
                   help="Start a new search on this problem with these settings (saved as a "
@@ -119,6 +143,15 @@ def start_batch() -> None:
 
 
 def stop_batch() -> None:
+    """Stop a batch after the iteration in flight, and say where it stopped."""
+    batch = state.BATCH.get()
+    live = state.LIVE_RUN.get()
+    if batch is not None:
+        batch.stopped = True
+        if live is not None:
+            live.wait_idle()  # the iteration in flight ends; no other one starts
+        state.STOP_MESSAGE.set(f"Stopped at {batch.done}/{batch.total} iterations (every "
+                               "finished iteration is saved).")
     state.BATCH.set(None)
 
 
@@ -152,20 +185,23 @@ def controls(live: LiveRun) -> None:
 
 def batch_step(live: LiveRun) -> None:
     """Iterations of a running batch (Run N iterations) for up to ``state.BATCH_DRAW_S``,
-    then its
-    progress bar; the page draws the tree once after them.
+    then its progress bar; the page draws the tree once after them.
 
     A batch is a few iterations per rerun of the workspace (a timer reruns it), not one loop
-    inside one run: Stop is then handled between two reruns, every finished iteration is
-    saved as it ends, and the tree is drawn about once a second instead of after every
-    iteration (drawing is what made a batch cost several times the CLI)."""
+    inside one run: every finished iteration is saved as it ends, Stop ends the loop after
+    the iteration in flight (``Batch.stopped``), and the tree is drawn every two seconds or
+    so instead of after every iteration (drawing is what made a batch cost several times
+    the CLI)."""
     batch = state.BATCH.get()
     assert batch is not None
     deadline = time.monotonic() + state.BATCH_DRAW_S
     try:
-        while batch.done < batch.total:
-            live.step_iteration(get_store())
-            batch.done += 1
+        while batch.done < batch.total and not batch.stopped:
+            with live.lock:  # Stop reads ``done`` only between two iterations
+                if batch.stopped:
+                    break
+                live.step_iteration(get_store())
+                batch.done += 1
             if time.monotonic() >= deadline:
                 break
     except MctsLabError as err:
@@ -210,6 +246,9 @@ def main() -> None:
         st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
                   disabled=not running, help="Stop a run of N iterations after the iteration "
                   "in flight (every finished iteration is saved).")
+    stopped = state.STOP_MESSAGE.take()
+    if stopped is not None:
+        st.info(stopped, icon=":material/stop_circle:")
     # Stepping reruns only the workspace; while a batch runs, a timer reruns it.
     st.fragment(workspace, run_every=BATCH_TICK_S if running else None)()
 
