@@ -89,7 +89,7 @@ def graph_state(page: Any) -> dict[str, Any]:
 def pose_problem(page: Any, problem: str, *, task: str | None = None) -> None:
     """Type ``problem`` in the sidebar and press New run (waits for the model to load)."""
     if task is not None:
-        page.get_by_label("task", exact=True).click()
+        page.get_by_label("Task", exact=True).click()
         page.get_by_role("option", name=task, exact=True).click()
     box = page.get_by_label("Problem", exact=True)
     box.fill(problem)
