@@ -116,7 +116,8 @@ def wait_graph(page: Any, *, iterations: int | None = None, nodes: int | None = 
             time.sleep(0.05)
             continue
         if nodes is None or state.get("nodeCount") == str(nodes):
-            if state.get("drawn") == state.get("nodeCount"):
+            # An iframe being replaced reports nothing yet: wait for a drawn graph.
+            if state.get("nodeCount") is not None and state.get("drawn") == state["nodeCount"]:
                 return state
         time.sleep(0.05)
     raise TimeoutError(f"graph not at iterations={iterations} nodes={nodes}: {state}")

@@ -23,6 +23,7 @@ VIEWPORT = {"width": 1500, "height": 1100}
 def save_search_page(page: Any, path: Path) -> None:
     """Screenshot the page as it is, once no tooltip is open and the graph is drawn."""
     page.get_by_text("Inspector", exact=True).click()
+    page.get_by_role("heading", name="Search").first.scroll_into_view_if_needed()
     page.mouse.move(5, 5)  # off the graph: its tooltip closes
     wait_graph(page)
     page.wait_for_timeout(500)

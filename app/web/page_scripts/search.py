@@ -209,11 +209,11 @@ def batch_step(live: LiveRun) -> None:
         st.error(str(err))
         return
     if batch.done >= batch.total:
-        state.BATCH.set(None)
-    else:
-        st.progress(batch.done / batch.total, text=f"{batch.done} / {batch.total} iterations")
-    if state.BATCH.get() is None or not state.BATCH_TIMER.get():
-        st.rerun(scope="app")  # start or stop the timer, which only a full run can do
+        state.BATCH.set(None)  # drawn now; the workspace then stops the timer
+        return
+    st.progress(batch.done / batch.total, text=f"{batch.done} / {batch.total} iterations")
+    if not state.BATCH_TIMER.get():
+        st.rerun(scope="app")  # start the timer (and enable Stop): only a full run can
 
 
 def workspace() -> None:
@@ -231,6 +231,10 @@ def workspace() -> None:
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
     render_moment(tree, live.search.config, live.search.events, live.step_events,
                   keys=state.LIVE, view_key=f"run-{live.run_id}")
+    if state.BATCH.get() is None and state.BATCH_TIMER.get():
+        # A batch ended in this timer run, and its last tree is drawn: stop the timer (and
+        # disable Stop), which only a full run can do.
+        st.rerun(scope="app")
 
 
 def main() -> None:
