@@ -21,7 +21,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ def app_table(app: dict[str, Any], cost: dict[str, Any]) -> str:
                   f"Measured by {_source(app)}.")
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], source: str) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], source: str) -> str:
     lines = ["| " + " | ".join(header) + " |",
              "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

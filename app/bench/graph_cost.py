@@ -171,6 +171,7 @@ def bench_batch(iterations: int = 40, problem: str = "4 5 6 10", repeats: int = 
             box.press("Enter")
             button = page.get_by_role("button", name=f"Run {iterations} iterations")
             button.wait_for()
+            page.wait_for_timeout(1000)  # the rerun that typing N caused has settled
             start = time.perf_counter()
             button.click()
             # Done: the status line says so and the graph shows the CLI's tree, painted.

@@ -59,7 +59,7 @@ class Key(Generic[T]):
 BATCH_DRAW_S = 2.0
 """A running *Run N iterations* draws the tree after this many seconds of iterations (and
 at its end): drawing after every iteration made a batch cost four times the CLI; at 2 s
-it costs about the same (``python -m app.bench.graph_cost --batch``)."""
+it costs far less (``python -m app.bench.graph_cost --batch``)."""
 
 
 @dataclass
@@ -109,8 +109,8 @@ LIVE_RUN: Key[LiveRun | None] = Key("live", None)
 BATCH: Key[Batch | None] = Key("batch", None)
 STOP_MESSAGE: Key[str | None] = Key("stop_message", None)
 """What Stop ended ("Stopped at 12/30 iterations"), shown once after it."""
-BATCH_TIMER: Key[bool] = Key("batch_timer", False)
-"""Whether the workspace's timer was armed by the last full run of the page."""
+FULL_RUN: Key[bool] = Key("full_run", False)
+"""True while the whole Search page runs (not the workspace fragment alone)."""
 LIVE = moment_keys("live")
 SETTING_PREFIX = "cfg_"
 

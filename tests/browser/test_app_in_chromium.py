@@ -165,7 +165,9 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     stop = page.get_by_role("button", name=re.compile(r"Stop$"))
     stop.click()
     expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
-    page.get_by_text(re.compile(r"^Stopped at \d+/500 iterations")).wait_for()
+    stopped_at = page.get_by_text(re.compile(r"^Stopped at \d+/500 iterations"))
+    stopped_at.wait_for()
+    shown = int(re.search(r"at (\d+)/", stopped_at.inner_text()).group(1))  # type: ignore[union-attr]
     status = page.get_by_text(re.compile(r"^Run #\d+ · after \d+ iterations? · next phase: select"))
     status.first.wait_for()
     page.get_by_text(re.compile(r" / 500 iterations$")).wait_for(state="detached")
@@ -178,6 +180,7 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     assert "2 3 4 5" in json.dumps(document)
     done = document["run"]["iterations_done"]
     assert 1 <= done < 500  # stopped part-way, and what finished was saved
+    assert done == shown  # the message counts what was saved
     # The live page shows exactly what was saved (it may take a rerun to paint).
     page.get_by_role("link", name="Search").click()
     expect(status.first).to_contain_text(f"after {done} iteration")
