@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (a CPU build where one is on local disk, the CUDA build from PyPI on a GPU Linux box).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test lint browser-deps clean
+.PHONY: setup run test lint browser-deps screenshot bench-docs clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,14 @@ browser-deps:
 
 test: setup browser-deps
 	$(BIN)/python -m pytest -q
+
+# Made on purpose, never by a test run: the README's picture, and the docs' benchmark tables
+# (measured again, then written into README.md, docs/app.md and docs/RESULTS.md).
+screenshot: setup browser-deps
+	$(BIN)/python -m app.bench.screenshot docs/screenshot.png
+
+bench-docs: setup browser-deps
+	$(BIN)/python -m app.bench.doc_tables measure
 
 lint: setup
 	$(BIN)/ruff check .
