@@ -109,6 +109,10 @@ LIVE_RUN: Key[LiveRun | None] = Key("live", None)
 BATCH: Key[Batch | None] = Key("batch", None)
 STOP_MESSAGE: Key[str | None] = Key("stop_message", None)
 """What Stop ended ("Stopped at 12/30 iterations"), shown once after it."""
+STOP_WHILE_RUNNING: Key[bool] = Key("stop_running", False)
+STOP_WHEN_IDLE: Key[bool] = Key("stop_idle", False)
+"""The two Stop buttons (enabled while a batch runs, disabled after): one run of the
+workspace may draw the first, then replace it by the second when the batch ends."""
 FULL_RUN: Key[bool] = Key("full_run", False)
 """True while the whole Search page runs (not the workspace fragment alone)."""
 LIVE = moment_keys("live")

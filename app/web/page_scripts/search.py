@@ -215,7 +215,8 @@ def batch_step(live: LiveRun) -> None:
 
 def stop_button(slot: Any, *, running: bool) -> None:
     slot.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
-                disabled=not running, key=f"stop_{'running' if running else 'idle'}",
+                disabled=not running,
+                key=(state.STOP_WHILE_RUNNING if running else state.STOP_WHEN_IDLE).name,
                 help="Stop a run of N iterations after the iteration in flight (every "
                 "finished iteration is saved).")
 
