@@ -320,7 +320,10 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
     path_edges = highlight.edges
     focus = highlight.rolled_out if highlight.rolled_out is not None else \
         (highlight.path[-1] if highlight.path else tree.root.id)
-    graph.graph["view"] = {"min_scale": MIN_LABEL_SCALE, "focus": focus}
+    # The view of a tree too wide to read whole: the path from the root to the phase's node
+    # when it fits at the smallest readable zoom, else that node.
+    graph.graph["view"] = {"min_scale": MIN_LABEL_SCALE, "focus": focus,
+                           "path": tree.path_to(focus)}
     for node in tree.nodes:
         x, y = positions[node.id]
         graph.add_node(node.id, **{**options[node.id], "x": x, "y": y})

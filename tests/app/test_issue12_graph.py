@@ -86,6 +86,11 @@ def test_a_wide_tree_keeps_its_labels_readable() -> None:
         tree.root.children.append(i)
     data = vis_data(tree_digraph(tree, {}, Highlight(), rule="uct"))
     assert data["view"]["min_scale"] == MIN_LABEL_SCALE >= 0.7
+    # Nothing highlighted: the view is around the root; else around the path to the phase's
+    # node (the page fits the path when it can).
+    assert (data["view"]["focus"], data["view"]["path"]) == (0, [0])
+    rolled = vis_data(tree_digraph(tree, {}, Highlight(rolled_out=40), rule="uct"))
+    assert (rolled["view"]["focus"], rolled["view"]["path"]) == (40, [0, 40])
     page = graph_html(tree, {}, Highlight())
     assert "min_scale" in page and "moveTo" in page
 
