@@ -72,7 +72,8 @@ def test_export_import_fork_delete(live_run: LiveRun, tmp_path: Path,
                            "--json")
     assert code == 0 and result["events"] == len(live_run.events)
 
-    other = tmp_path / "other.db"
+    assert live_run.new_db is not None
+    other = live_run.new_db()
     code, row, _ = _cli(capsys, "import", str(exported), "--db", str(other), "--json")
     assert code == 0 and row["run_id"] == 1
     assert open_store(str(other)).tree_at(1) == live_run.live_after_iteration[-1]
