@@ -99,7 +99,7 @@ def test_run_record_tracks_progress(live_run: LiveRun) -> None:
     assert info.status == "finished"
     assert info.iterations_done == ITERATIONS
     assert info.config == live_run.config and info.seed == 3 and info.task == "game24"
-    assert info.model_name == "demo" and info.schema_version == 2
+    assert info.model_name == "demo" and info.schema_version == 3
     assert info.title == "live" and info.problem == final.problem
     from engine.core.tree import best_answer
 
@@ -182,7 +182,7 @@ def test_export_import_round_trip(live_run: LiveRun, tmp_path: Path) -> None:
     original, imported = source.get_run(live_run.run_id), target.get_run(new_id)
     for name in ("problem", "task", "config", "seed", "status", "iterations_done",
                  "best_answer", "solved", "model_name", "model_fingerprint", "title",
-                 "created_at"):
+                 "created_at", "user_name"):
         assert getattr(imported, name) == getattr(original, name), name
     assert target.export_run(new_id)["events"] == doc["events"]
 
