@@ -9,7 +9,8 @@ of the session and again at exit. A session that was killed (so that neither ran
 folder whose ``owner.pid`` names a dead process: the next ``PgServer`` stops that server
 and removes its folder first.
 
-    python tests/storage/pg_server.py   # start one, print its URL, stop it on Enter
+    python tests/storage/pg_server.py                    # start one, print its URL, stop on Enter
+    python tests/storage/pg_server.py COMMAND ... {url}  # run COMMAND against a new database
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def remove_stale_servers() -> None:
             pid = None
         if pid is not None and _alive(pid):
             continue  # another test session, still running
+        if pid is None and time.time() - base.stat().st_mtime < 60:
+            continue  # being made by another session right now (owner.pid comes next)
         postmaster = base / "data" / "postmaster.pid"
         if postmaster.exists():
             with contextlib.suppress(ValueError, IndexError):
@@ -147,10 +150,23 @@ def remove_stale_servers() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-if __name__ == "__main__":
+def _main(command: list[str]) -> int:
+    """A durable server (fsync on, PostgreSQL's defaults otherwise) for manual use."""
     server = PgServer(durable=True)
-    server.start()
-    print(server.new_database(), flush=True)
-    with contextlib.suppress(EOFError, KeyboardInterrupt):
-        input("running; Enter stops it\n")
-    server.stop(remove=True)
+    try:
+        server.start()
+        url = server.new_database()
+        if not command:
+            print(url, flush=True)
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                input("running; Enter stops it\n")
+            return 0
+        return subprocess.run([part.replace("{url}", url) for part in command]).returncode
+    finally:
+        server.stop(remove=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))

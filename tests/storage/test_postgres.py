@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
-from pg_server import PASSWORD, PgServer, _free_port
+from pg_server import PASSWORD, PgServer, _free_port, remove_stale_servers
 from storage_support import LiveSearch
 
 from app.cli import main
@@ -87,3 +91,46 @@ def test_a_server_stopped_mid_run_keeps_the_finished_iterations_and_the_run_resu
     assert after.load_events(run_id) == live_search.events
     assert after.tree_at(run_id) == fold(live_search.problem, live_search.events)
     assert after.get_run(run_id).status == "finished"
+
+
+def test_the_storage_benchmark_measures_in_a_given_database(
+    pg_server: PgServer, live_search: LiveSearch,
+) -> None:
+    from app.bench.storage_cost import bench_storage
+
+    db = pg_server.new_database()
+    result = bench_storage(live_search.events, live_search.config, iterations=20, db=db)
+    assert result["iterations"] == 20 and result["events"] == 80
+    assert result["append_iteration_ms_median"] > 0 and result["db_megabytes"] > 0
+    assert open_store(db).list_runs() == []  # its scratch run is deleted afterwards
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_killed_session_leaves_no_server_behind(tmp_path: Path) -> None:
+    # A "test session" that starts its server and is then killed: no finalizer, no atexit.
+    session = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; sys.path.insert(0, sys.argv[1]); from pg_server import PgServer; "
+         "s = PgServer(); s.start(); print(s.base, flush=True); time.sleep(600)",
+         str(Path(__file__).parent)],
+        stdout=subprocess.PIPE, text=True)
+    assert session.stdout is not None
+    base = Path(session.stdout.readline().strip())
+    session.kill()
+    session.wait()
+    postmaster = int((base / "data" / "postmaster.pid").read_text().splitlines()[0])
+    assert _running(postmaster)  # left behind by the killed session
+    remove_stale_servers()  # what the next session's PgServer does first
+    assert not base.exists()
+    deadline = time.monotonic() + 30
+    while _running(postmaster):
+        assert time.monotonic() < deadline, "the stale server is still running"
+        time.sleep(0.1)
