@@ -8,18 +8,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from storage_support import PROBLEM, DbFactory, LiveRun, integrity_problems
 
 from app.bench.storage_cost import synthesize
+from engine.core.config import make_config
 from engine.core.events import event_to_dict
 from engine.core.tree import check_invariants, fold
 from storage import open_store
-from storage.database import resolve_url
+from storage.database import resolve_url, write_engine
+from storage.models import RunRow
 
 ROOT = Path(__file__).resolve().parents[2]
 MCTSLAB = str(ROOT / ".venv" / "bin" / "mctslab")
@@ -148,3 +151,29 @@ def test_four_processes_write_four_runs_at_once(
         assert info.status == "finished" and info.iterations_done == iterations
         assert store.load_events(info.id) == expected
     assert integrity_problems(db) == []
+
+
+def test_a_writer_waits_for_the_write_lock_of_another(new_db: DbFactory) -> None:
+    """Writers take turns (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock): an
+    append waits while another connection's write transaction is open, then goes on."""
+    db = new_db()
+    first, second = open_store(db), open_store(db)
+    config = make_config(seed=0)
+    run_id, other = (first.create_run(problem=PROBLEM, config=config, model_name="m",
+                                      model_fingerprint="f") for _ in range(2))
+    done = threading.Event()
+
+    def append() -> None:
+        second.append_events(run_id, [], iterations_done=1)
+        done.set()
+
+    with write_engine(first.engine).begin() as conn:
+        # Another run: no row lock stands in the second writer's way, only the write lock.
+        conn.execute(update(RunRow).where(RunRow.id == other).values(title="holding"))
+        waiter = threading.Thread(target=append)
+        waiter.start()
+        assert not done.wait(1.0), "the second writer did not wait for the first"
+    waiter.join(timeout=30)
+    assert done.is_set()
+    assert second.get_run(run_id).iterations_done == 1
+    assert second.get_run(other).title == "holding"
