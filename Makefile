@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (a CPU build where one is on local disk, the CUDA build from PyPI on a GPU Linux box).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test lint browser-deps screenshot bench-docs clean
+.PHONY: setup run test lint browser-deps postgres-deps screenshot bench-docs clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]" "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test,postgres]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 run: setup
@@ -27,7 +27,13 @@ browser-deps:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; }
 
-test: setup browser-deps
+# The storage tests start a PostgreSQL 15 server of their own (tests/storage/pg_server.py).
+postgres-deps:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  echo "Installing Debian's PostgreSQL 15 for the storage tests"; \
+	  (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null; }
+
+test: setup browser-deps postgres-deps
 	$(BIN)/python -m pytest -q
 
 # Made on purpose, never by a test run: the README's picture, and the docs' benchmark tables

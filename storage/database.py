@@ -4,6 +4,14 @@ On SQLite every connection runs with foreign keys on and a busy timeout, the fil
 WAL mode (readers never block the writer), and a write transaction starts with
 ``BEGIN IMMEDIATE`` so that two processes writing at once queue on the busy timeout
 instead of failing with "database is locked" when a read lock cannot be upgraded.
+
+On PostgreSQL (``postgresql+psycopg://user:password@host:port/db``, psycopg 3 from the
+``postgres`` extra) a write transaction takes the same one-writer-at-a-time lock as its first
+statement: a transaction-level advisory lock of the database (``pg_advisory_xact_lock``),
+waited for up to ``BUSY_TIMEOUT_S``, and then runs at READ COMMITTED, so it sees everything
+the writer before it committed (the next event ``seq`` of a run, a claim, a migration). A
+read transaction runs at REPEATABLE READ: one snapshot, like a SQLite read transaction, so a
+run being written exports consistently.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ BUSY_TIMEOUT_S = 10.0
 """How long a writer waits for another writer's transaction before giving up."""
 WRITE_OPTION = "mctslab_write"
 """Execution option that makes a transaction begin with ``BEGIN IMMEDIATE``."""
+WRITE_LOCK_KEY = 0x6D63746C61620001
+"""The PostgreSQL advisory lock that write transactions hold (one writer at a time)."""
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OUR_TABLES = {"alembic_version", "runs", "events"}
@@ -70,6 +80,10 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def is_postgres(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql"
+
+
 def _is_sqlite_file(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
@@ -105,6 +119,8 @@ def check_sqlite_file(path: Path) -> None:
 
 def make_engine(url: URL) -> Engine:
     """An engine for ``url``; on SQLite with the per-connection settings described above."""
+    if is_postgres(url):
+        return _postgres_engine(url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(
@@ -127,6 +143,22 @@ def make_engine(url: URL) -> Engine:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    # pre_ping: a connection the server dropped (a restart) is replaced, not used.
+    engine = create_engine(url, pool_pre_ping=True,
+                           connect_args={"connect_timeout": int(BUSY_TIMEOUT_S)})
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE_OPTION, False):
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        else:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     return engine
 
@@ -203,6 +235,8 @@ def database_error(err: DBAPIError, where: str) -> StorageError:
     """A one-line ``StorageError`` for a driver error, saying what to do."""
     text = str(err.orig).splitlines()[0] if err.orig is not None else str(err)
     low = text.lower()
+    if where.startswith("postgresql"):
+        return _postgres_error(text, low, where)
     if "not a database" in low or "malformed" in low:
         return StorageError(f"{where} is not an MCTS Lab database (SQLite: {text}); "
                             "pass another --db")
@@ -215,6 +249,28 @@ def database_error(err: DBAPIError, where: str) -> StorageError:
     return StorageError(f"database {where}: {text}")
 
 
+def _postgres_error(text: str, low: str, where: str) -> StorageError:
+    # psycopg's first line: "connection failed: connection to server at "HOST", port P
+    # failed: FATAL:  ...": the host, never the password.
+    reason = text.split("FATAL:", 1)[-1].strip() if "FATAL:" in text else text
+    if "password authentication failed" in low or "no password supplied" in low:
+        return StorageError(f"cannot log in to PostgreSQL at {where} ({reason}); check the "
+                            "user and password in --db / $MCTSLAB_DB")
+    if "database" in low and "does not exist" in low:
+        return StorageError(f"PostgreSQL at {where} has no such database ({reason}); create "
+                            "it (createdb) or fix the name in --db / $MCTSLAB_DB")
+    if ("connection refused" in low or "connection failed" in low or "could not connect" in low
+            or "server closed the connection" in low or "terminating connection" in low
+            or "connection is lost" in low or "connection is closed" in low
+            or "consuming input failed" in low or "timeout expired" in low):
+        return StorageError(f"cannot reach the PostgreSQL server of {where} ({text}); is it "
+                            "running? Saved work is kept: resume once it is back")
+    if "lock timeout" in low:
+        return StorageError(f"database {where} is locked by another writer (PostgreSQL: "
+                            f"{text}); try again")
+    return StorageError(f"database {where}: {text}")
+
+
 def open_engine(db: str | None) -> tuple[Engine, URL]:
     """Resolve, check, connect and migrate; return the ready engine and its URL."""
     url = resolve_url(db)
@@ -222,8 +278,11 @@ def open_engine(db: str | None) -> tuple[Engine, URL]:
         check_sqlite_file(Path(str(url.database)))
     try:
         engine = make_engine(url)
-    except (ArgumentError, ImportError) as err:
+    except ArgumentError as err:
         raise StorageError(f"cannot use database {describe(url)}: {err}") from None
+    except ImportError as err:
+        extra = " (pip install 'mctslab[postgres]')" if is_postgres(url) else ""
+        raise StorageError(f"cannot use database {describe(url)}: {err}{extra}") from None
     prepare(engine, url)
     return engine, url
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code writes; bumped with every migration that changes the tables."""
 
 RUN_STATUSES = ("running", "paused", "finished", "failed", "interrupted")
@@ -57,6 +57,9 @@ class RunRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     schema_version: Mapped[int] = mapped_column(default=SCHEMA_VERSION)
+    user_name: Mapped[str | None] = mapped_column(Text, index=True)
+    """Who made the run (the environment's user name); None for runs saved before it was
+    recorded (schema revision 0003)."""
 
 
 class EventRow(Base):

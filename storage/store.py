@@ -6,6 +6,7 @@ A run is its settings plus its events; a tree is never stored, only folded from 
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import socket
@@ -63,6 +64,18 @@ class RunInfo:
     created_at: datetime
     updated_at: datetime
     schema_version: int
+    user_name: str | None
+    """Who made the run: ``current_user()`` of the process that created (or forked) it, or
+    the user named in an imported export; None when unknown."""
+
+
+def current_user() -> str | None:
+    """The user name of the environment (``$LOGNAME``, ``$USER``, ..., else the account's
+    name), as ``mctslab runs`` shows it."""
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError):  # no such variable and no passwd entry for the uid
+        return None
 
 
 def now_utc() -> datetime:
@@ -144,6 +157,7 @@ class RunStore:
             "best_answer": None, "solved": None, "owner_pid": os.getpid(),
             "owner_host": socket.gethostname(), "parent_run_id": None, "fork_iteration": None,
             "created_at": stamp, "updated_at": stamp, "schema_version": SCHEMA_VERSION,
+            "user_name": current_user(),
         }
         values.update(columns)
         row = RunRow(**values)
@@ -232,10 +246,18 @@ class RunStore:
         with self._read() as session:
             return _info(self._row(session, run_id))
 
-    def list_runs(self) -> list[RunInfo]:
-        """Every run, newest first."""
+    def list_runs(self, *, user: str | None = None, problem: str | None = None
+                  ) -> list[RunInfo]:
+        """Every run, newest first; with ``user`` only that user's runs, with ``problem``
+        only runs whose problem contains that text (ignoring case)."""
+        query = select(RunRow).order_by(RunRow.id.desc())
+        if user is not None:
+            query = query.where(RunRow.user_name == user)
+        if problem is not None:
+            query = query.where(func.lower(RunRow.problem).contains(problem.lower(),
+                                                                    autoescape=True))
         with self._read() as session:
-            rows = session.scalars(select(RunRow).order_by(RunRow.id.desc())).all()
+            rows = session.scalars(query).all()
             return [_info(row) for row in rows]
 
     def delete_run(self, run_id: int) -> None:
@@ -455,4 +477,5 @@ def _info(row: RunRow) -> RunInfo:
         owner_host=row.owner_host, parent_run_id=row.parent_run_id,
         fork_iteration=row.fork_iteration, created_at=row.created_at.replace(tzinfo=UTC),
         updated_at=row.updated_at.replace(tzinfo=UTC), schema_version=row.schema_version,
+        user_name=row.user_name,
     )

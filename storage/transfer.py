@@ -3,7 +3,7 @@
     {"format": "mctslab-run", "version": 2,
      "run": {title, problem, task, model_name, model_fingerprint, config, seed, status,
              iterations_done, best_answer, solved, parent_run_id, fork_iteration,
-             created_at, updated_at, schema_version, id},
+             created_at, updated_at, schema_version, id, user_name},
      "events": [engine.core.events.event_to_dict(event), ...]}   # in order
 
 An import is checked completely before anything is written: the envelope, every size
@@ -70,6 +70,8 @@ class ExportedRun(BaseModel):
     created_at: datetime = Field(strict=False)
     updated_at: datetime = Field(strict=False)
     schema_version: int = Field(ge=1)
+    user_name: str | None = None
+    """Who made the run (absent from exports written before it was recorded)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def export_document(info: Any, payloads: list[dict[str, Any]]) -> dict[str, Any]
         "best_answer": info.best_answer, "solved": info.solved,
         "parent_run_id": info.parent_run_id, "fork_iteration": info.fork_iteration,
         "created_at": info.created_at.isoformat(), "updated_at": info.updated_at.isoformat(),
-        "schema_version": info.schema_version,
+        "schema_version": info.schema_version, "user_name": info.user_name,
     }
     return {"format": FORMAT, "version": VERSION, "run": run, "events": payloads}
 
@@ -174,6 +176,7 @@ def validate_document(doc: Any) -> CheckedImport:
         "iterations_done": tree.iterations_done, "best_answer": answer, "solved": verdict,
         "owner_pid": None, "owner_host": None,
         "created_at": _naive_utc(run.created_at), "updated_at": _naive_utc(run.updated_at),
+        "user_name": run.user_name,
     }
     return CheckedImport(config=config, columns=columns, events=events)
 

@@ -4,10 +4,17 @@ The long run is synthesised from a real search's events: selection is computed b
 engine's own rule on the growing tree, expansions reuse real sibling groups (texts, token
 ids, priors, confidences) under fresh ids, simulations reuse real rollouts. Every event is
 applied as it is made, so the stream folds exactly like a live one.
+
+    python -m app.bench.storage_cost [--db URL] [--iterations N] [--json]
+
+measures in a temporary SQLite file, or with ``--db`` in the given database (a scratch one:
+the benchmark's run is deleted afterwards), e.g. a PostgreSQL URL.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -113,10 +120,13 @@ def bench_storage(
     *,
     iterations: int = 1000,
     db_dir: str | Path | None = None,
+    db: str | None = None,
 ) -> dict[str, Any]:
     """Median milliseconds to append one iteration's events (one transaction each) while
     writing a ``iterations``-iteration run, and seconds to replay it to its last event.
-    Without a template, a 30-iteration demo-model search provides one (about a minute)."""
+    Without a template, a 30-iteration demo-model search provides one (about a minute).
+    ``db``: measure in that database (a URL; its run is deleted afterwards) instead of a
+    temporary SQLite file."""
     if template is None or config is None:
         config, template = demo_events()
     events = synthesize(BENCH_PROBLEM, template, iterations, config.model_copy(
@@ -124,7 +134,7 @@ def bench_storage(
     with tempfile.TemporaryDirectory(dir=db_dir) as folder:
         from storage import open_store
 
-        store = open_store(str(Path(folder) / "bench.db"))
+        store = open_store(db if db is not None else str(Path(folder) / "bench.db"))
         run_id = store.create_run(problem=BENCH_PROBLEM, config=config, model_name="bench",
                                   model_fingerprint="synthetic", title="storage benchmark")
         append_ms = []
@@ -139,7 +149,11 @@ def bench_storage(
             started = time.perf_counter()
             tree = store.tree_at(run_id)
             replay_s.append(time.perf_counter() - started)
-        db_bytes = sum(p.stat().st_size for p in Path(folder).iterdir())
+        if db is None:
+            db_bytes = sum(p.stat().st_size for p in Path(folder).iterdir())
+        else:
+            db_bytes = _database_bytes(store.engine)
+            store.delete_run(run_id)
         store.engine.dispose()
     return {
         "iterations": iterations,
@@ -152,3 +166,41 @@ def bench_storage(
         "db_megabytes": round(db_bytes / 2**20, 2),
         "targets": {"append_iteration_ms_median": 5.0, "replay_last_iteration_s": 1.0},
     }
+
+
+def _database_bytes(engine: Any) -> int:
+    """The database's size on disk where the server can say (PostgreSQL), else 0."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
+                   .scalar())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.bench.storage_cost",
+        description="Storage's benchmark: append one iteration (median), replay a long run.")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="measure in this (scratch) database, e.g. "
+                        "postgresql+psycopg://user:password@host:port/db; default: a "
+                        "temporary SQLite file")
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from storage import open_store
+
+    where = "temporary SQLite file" if args.db is None else open_store(args.db).where
+    result = bench_storage(iterations=args.iterations, db=args.db)
+    result["database"] = where
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{where}: append one iteration {result['append_iteration_ms_median']} ms "
+              f"(median; p95 {result['append_iteration_ms_p95']} ms), replay "
+              f"{result['iterations']} iterations {result['replay_last_iteration_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,10 @@ from app.cli.replay import PHASE_CHOICES as PHASE_CHOICES
 def register(sub: Any) -> None:
     runs = sub.add_parser("runs", help="list saved runs",
                           description="List the runs saved in the database, newest first.")
+    runs.add_argument("--user", metavar="NAME",
+                      help="only the runs this user made (the user column)")
+    runs.add_argument("--problem", metavar="TEXT",
+                      help="only the runs whose problem contains TEXT (ignoring case)")
     add_common(runs)
     runs.set_defaults(handler=_runs)
 
@@ -30,7 +34,7 @@ def run_row(info: Any) -> dict[str, Any]:
                          info.config.reference_answer)
     return {
         "run_id": info.id, "title": info.title, "problem": info.problem, "task": info.task,
-        "model": info.model_name, "status": info.status,
+        "model": info.model_name, "user": info.user_name, "status": info.status,
         "iterations": info.iterations_done, "best_answer": info.best_answer,
         "solved": info.solved, **answer_fields(label), "answer_label": label.short,
         "seed": info.seed, "parent_run_id": info.parent_run_id,
@@ -42,18 +46,24 @@ def run_row(info: Any) -> dict[str, Any]:
 def _runs(args: argparse.Namespace) -> int:
     from storage import open_store
 
-    rows = [run_row(info) for info in open_store(args.db).list_runs()]
+    infos = open_store(args.db).list_runs(user=args.user, problem=args.problem)
+    rows = [run_row(info) for info in infos]
     if args.json:
         print(json.dumps(rows))
         return 0
     if not rows:
-        print("no saved runs yet; `mctslab search PROBLEM` makes one")
+        if args.user is not None or args.problem is not None:
+            print("no saved run matches --user/--problem; `mctslab runs` lists them all")
+        else:
+            print("no saved runs yet; `mctslab search PROBLEM` makes one")
         return 0
     print(f"{'id':>5}  {'status':<11} {'iters':>5}  {'solved':<6} {'created (UTC)':<16}  "
-          "problem -> best answer, or the best candidate labelled")
+          f"{'user':<12}  problem -> best answer, or the best candidate labelled")
     for row in rows:
         created = row["created_at"][:16].replace("T", " ")
         title = row["title"] or row["problem"]
+        user = (row["user"] or "?")[:12]
         print(f"{row['run_id']:>5}  {row['status']:<11} {row['iterations']:>5}  "
-              f"{str(row['solved']):<6} {created:<16}  {title[:50]}  -> {row['answer_label']}")
+              f"{str(row['solved']):<6} {created:<16}  {user:<12}  {title[:50]}  -> "
+              f"{row['answer_label']}")
     return 0

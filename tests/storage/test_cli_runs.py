@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_support import ITERATIONS, LiveRun, copy_store, db_dump
+from storage_support import ITERATIONS, DbFactory, LiveRun, copy_store, db_dump
 
 from app.cli import main
+from engine.core.config import make_config
 from engine.core.report import nodes_report
 from storage import open_store
 
@@ -72,7 +73,8 @@ def test_export_import_fork_delete(live_run: LiveRun, tmp_path: Path,
                            "--json")
     assert code == 0 and result["events"] == len(live_run.events)
 
-    other = tmp_path / "other.db"
+    assert live_run.new_db is not None
+    other = live_run.new_db()
     code, row, _ = _cli(capsys, "import", str(exported), "--db", str(other), "--json")
     assert code == 0 and row["run_id"] == 1
     assert open_store(str(other)).tree_at(1) == live_run.live_after_iteration[-1]
@@ -111,3 +113,46 @@ def test_fork_and_continue_with_the_model(live_run: LiveRun, tmp_path: Path,
     events = store.load_events(fork.id)
     assert events[:8] == live_run.events[:8] and len(events) == 12
     assert len(result["nodes"]) == len(store.tree_at(fork.id).nodes)
+
+
+def _as_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(variable, name)
+
+
+def test_runs_show_who_made_them_and_filter_by_user_and_problem(
+    new_db: DbFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = new_db()
+    store = open_store(db)
+    made = {}
+    for user, problem in [("alice", "4 5 6 10"), ("bob", "1 2 3 4"), ("alice", "1 1 2 12")]:
+        _as_user(monkeypatch, user)
+        made[(user, problem)] = store.create_run(
+            problem=problem, config=make_config(seed=0), model_name="m", model_fingerprint="f")
+    assert store.get_run(made[("bob", "1 2 3 4")]).user_name == "bob"
+
+    code, rows, _ = _cli(capsys, "runs", "--db", db, "--json")
+    assert code == 0 and [(r["user"], r["problem"]) for r in rows] == [
+        ("alice", "1 1 2 12"), ("bob", "1 2 3 4"), ("alice", "4 5 6 10")]
+    code, rows, _ = _cli(capsys, "runs", "--user", "alice", "--db", db, "--json")
+    assert [r["problem"] for r in rows] == ["1 1 2 12", "4 5 6 10"]
+    code, rows, _ = _cli(capsys, "runs", "--problem", "1 2", "--db", db, "--json")
+    assert [r["problem"] for r in rows] == ["1 1 2 12", "1 2 3 4"]
+    code, rows, _ = _cli(capsys, "runs", "--user", "alice", "--problem", "2 3", "--db", db,
+                         "--json")
+    assert rows == []
+    code, text, _ = _cli(capsys, "runs", "--user", "bob", "--db", db)
+    assert code == 0 and len(text.splitlines()) == 2 and " bob " in text.splitlines()[1]
+    code, text, _ = _cli(capsys, "runs", "--user", "carol", "--db", db)
+    assert "no saved run matches --user/--problem" in text
+
+    # Export and import carry the user; an export written before it was recorded imports
+    # without one.
+    _as_user(monkeypatch, "carol")
+    doc = store.export_run(made[("bob", "1 2 3 4")])
+    assert doc["run"]["user_name"] == "bob"
+    assert store.get_run(store.import_run(doc)).user_name == "bob"
+    del doc["run"]["user_name"]
+    assert store.get_run(store.import_run(doc)).user_name is None

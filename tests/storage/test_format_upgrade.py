@@ -80,7 +80,7 @@ def test_the_migration_turns_manual_flags_into_origins(tmp_path: Path) -> None:
     assert origins == ["phase"] * 4 + ["reflection_by_hand", "beam"]
     assert fold(PROBLEM, loaded) == fold(PROBLEM, _events())
     info = store.get_run(1)
-    assert info.schema_version == 2
+    assert info.schema_version == 2 and info.user_name is None  # made before 0003
     # Round one's settings search as they did: no step check, outcome values, rollout
     # leaves, no widening, no growth past one expansion of k = 4.
     assert (info.config.evaluator, info.config.step_check, info.config.leaf_value,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_support import LiveRun, copy_store, db_dump
+from storage_support import DbFactory, LiveRun, copy_store, db_dump
 
 from storage import StorageError, open_store
 from storage.transfer import MAX_EVENTS, MAX_FILE_BYTES, parse_export, read_export_file
@@ -149,10 +149,10 @@ def test_an_untouched_export_imports(exported: Doc, live_run: LiveRun, tmp_path:
     assert store.tree_at(new_id) == live_run.live_after_iteration[-1]
 
 
-def test_running_run_imports_as_interrupted(exported: Doc, tmp_path: Path) -> None:
+def test_running_run_imports_as_interrupted(exported: Doc, new_db: DbFactory) -> None:
     doc = copy.deepcopy(exported)
     doc["run"]["status"] = "running"
-    store = open_store(str(tmp_path / "x.db"))
+    store = open_store(new_db())
     info = store.get_run(store.import_run(doc))
     assert info.status == "interrupted" and info.owner_pid is None
 

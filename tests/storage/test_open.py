@@ -40,7 +40,7 @@ def test_new_database_is_created_migrated_and_in_wal_mode(tmp_path: Path) -> Non
     assert store.list_runs() == []
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
     indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
     assert "ix_events_run_iteration_seq" in indexes
     conn.close()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from storage_support import ITERATIONS, MANUAL_REFLECTION_AFTER, LiveRun, copy_store
+from sqlalchemy import text
+from storage_support import (
+    ITERATIONS,
+    MANUAL_REFLECTION_AFTER,
+    DbFactory,
+    LiveRun,
+    copy_store,
+    integrity_problems,
+)
 
 from engine.core.events import PHASES, Expanded
 from engine.core.tree import check_invariants, fold
@@ -91,7 +99,7 @@ def test_run_record_tracks_progress(live_run: LiveRun) -> None:
     assert info.status == "finished"
     assert info.iterations_done == ITERATIONS
     assert info.config == live_run.config and info.seed == 3 and info.task == "game24"
-    assert info.model_name == "demo" and info.schema_version == 2
+    assert info.model_name == "demo" and info.schema_version == 3
     assert info.title == "live" and info.problem == final.problem
     from engine.core.tree import best_answer
 
@@ -118,8 +126,8 @@ def test_out_of_range_moments_say_the_valid_range(
     assert "\n" not in str(err.value)
 
 
-def test_unknown_run_id(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "empty.db"))
+def test_unknown_run_id(new_db: DbFactory) -> None:
+    store = open_store(new_db())
     for call in (lambda: store.get_run(7), lambda: store.load_events(7),
                  lambda: store.tree_at(7), lambda: store.delete_run(7),
                  lambda: store.export_run(7), lambda: store.set_status(7, "failed"),
@@ -155,13 +163,11 @@ def test_delete_removes_the_events_and_list_is_newest_first(
     assert [r.id for r in store.list_runs()] == [second, 1]
     store.delete_run(1)
     assert [r.id for r in store.list_runs()] == [second]
-    import sqlite3
-
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM events WHERE run_id = 1").fetchone() == (0,)
-    assert conn.execute("SELECT count(*) FROM events WHERE run_id = ?",
-                        (second,)).fetchone() == (8,)
-    conn.close()
+    with store.engine.connect() as conn:
+        count = "SELECT count(*) FROM events WHERE run_id = :run"
+        assert conn.execute(text(count), {"run": 1}).scalar() == 0
+        assert conn.execute(text(count), {"run": second}).scalar() == 8
+    assert integrity_problems(db) == []
 
 
 def test_export_import_round_trip(live_run: LiveRun, tmp_path: Path) -> None:
@@ -169,13 +175,14 @@ def test_export_import_round_trip(live_run: LiveRun, tmp_path: Path) -> None:
     doc = source.export_run(live_run.run_id)
     assert doc["format"] == "mctslab-run" and doc["version"] == 2
     assert len(doc["events"]) == len(live_run.events)
-    target = open_store(str(tmp_path / "other.db"))
+    assert live_run.new_db is not None
+    target = open_store(live_run.new_db())
     new_id = target.import_run(doc)
     assert target.tree_at(new_id) == live_run.live_after_iteration[-1]
     original, imported = source.get_run(live_run.run_id), target.get_run(new_id)
     for name in ("problem", "task", "config", "seed", "status", "iterations_done",
                  "best_answer", "solved", "model_name", "model_fingerprint", "title",
-                 "created_at"):
+                 "created_at", "user_name"):
         assert getattr(imported, name) == getattr(original, name), name
     assert target.export_run(new_id)["events"] == doc["events"]
 

@@ -9,6 +9,7 @@ host, never locks a run for good.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from storage_support import DbFactory
 
 from app.runs.live import LiveRun
 from engine.core.config import make_config
@@ -26,6 +28,8 @@ from storage.store import STALE_WRITER_S, RunStore, now_utc
 
 ROOT = Path(__file__).resolve().parents[2]
 MCTSLAB = str(ROOT / ".venv" / "bin" / "mctslab")
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+"""This checkout's code in the subprocesses (``.venv``'s editable install may be another's)."""
 CONFIG = make_config(seed=0, children=2, rollout_max_tokens=32)
 
 
@@ -41,9 +45,9 @@ def _set_owner(store: RunStore, run_id: int, **values: object) -> None:
         conn.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
 
-def test_an_idle_app_run_is_paused_and_the_cli_resumes_it(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "app.db"
-    store = open_store(str(db))
+def test_an_idle_app_run_is_paused_and_the_cli_resumes_it(demo_model, new_db: DbFactory) -> None:  # type: ignore[no-untyped-def]
+    db = new_db()
+    store = open_store(db)
     live = _app_run(store, demo_model)
     info = store.get_run(live.run_id)
     assert (info.status, info.owner_pid, info.owner_host) == ("paused", None, None)
@@ -52,8 +56,8 @@ def test_an_idle_app_run_is_paused_and_the_cli_resumes_it(demo_model, tmp_path: 
 
     # The tab is "closed" (the app process keeps running): the CLI takes the run over.
     resumed = subprocess.run(
-        [MCTSLAB, "resume", str(live.run_id), "--iterations", "1", "--db", str(db), "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        [MCTSLAB, "resume", str(live.run_id), "--iterations", "1", "--db", db, "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env=ENV,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["iterations"] == 2
@@ -68,8 +72,8 @@ def test_an_idle_app_run_is_paused_and_the_cli_resumes_it(demo_model, tmp_path: 
     assert store.load_events(live.run_id)[:stored] == live.search.events[:stored]
 
 
-def test_a_second_tab_continues_and_the_first_is_refused(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(str(tmp_path / "tabs.db"))
+def test_a_second_tab_continues_and_the_first_is_refused(demo_model, new_db: DbFactory) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(new_db())
     first = _app_run(store, demo_model)
     second = LiveRun.resume(store, demo_model, first.run_id)
     assert store.get_run(first.run_id).status == "paused"
@@ -82,8 +86,8 @@ def test_a_second_tab_continues_and_the_first_is_refused(demo_model, tmp_path: P
     assert store.get_run(first.run_id).status == "paused"
 
 
-def test_one_step_at_a_time_within_the_app_process(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(str(tmp_path / "inflight.db"))
+def test_one_step_at_a_time_within_the_app_process(demo_model, new_db: DbFactory) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(new_db())
     live = _app_run(store, demo_model)
     store.claim_run(live.run_id, events_seen=len(live.search.events))  # a step in flight
     assert store.get_run(live.run_id).status == "running"
@@ -94,16 +98,16 @@ def test_one_step_at_a_time_within_the_app_process(demo_model, tmp_path: Path) -
     LiveRun.resume(store, demo_model, live.run_id).step_phase(store)
 
 
-def test_a_live_writer_blocks_and_a_dead_one_does_not(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    db = tmp_path / "writer.db"
-    store = open_store(str(db))
+def test_a_live_writer_blocks_and_a_dead_one_does_not(demo_model, new_db: DbFactory) -> None:  # type: ignore[no-untyped-def]
+    db = new_db()
+    store = open_store(db)
     live = _app_run(store, demo_model)
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from storage import open_store; "
          "open_store(sys.argv[1]).claim_run(int(sys.argv[2])); print('claimed', flush=True); "
-         "time.sleep(600)", str(db), str(live.run_id)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+         "time.sleep(600)", db, str(live.run_id)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
@@ -119,8 +123,10 @@ def test_a_live_writer_blocks_and_a_dead_one_does_not(demo_model, tmp_path: Path
     assert len(store.load_events(live.run_id)) == len(live.search.events)
 
 
-def test_another_hosts_writer_is_waited_for_until_it_goes_quiet(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(str(tmp_path / "hosts.db"))
+def test_another_hosts_writer_is_waited_for_until_it_goes_quiet(  # type: ignore[no-untyped-def]
+    demo_model, new_db: DbFactory,
+) -> None:
+    store = open_store(new_db())
     live = _app_run(store, demo_model)
     _set_owner(store, live.run_id, status="running", owner_pid=12345,
                owner_host="another-host.example", updated_at=now_utc())
@@ -132,8 +138,8 @@ def test_another_hosts_writer_is_waited_for_until_it_goes_quiet(demo_model, tmp_
     assert store.get_run(live.run_id).status == "paused"
 
 
-def test_a_new_app_run_is_paused_until_its_first_step(demo_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    store = open_store(str(tmp_path / "new.db"))
+def test_a_new_app_run_is_paused_until_its_first_step(demo_model, new_db: DbFactory) -> None:  # type: ignore[no-untyped-def]
+    store = open_store(new_db())
     live = LiveRun.start(store, demo_model, CONFIG, "4 5 6 10")
     assert store.get_run(live.run_id).status == "paused"
     with pytest.raises(StorageError, match="not 'finished'"):
