@@ -59,7 +59,7 @@ class Key(Generic[T]):
 BATCH_DRAW_S = 2.0
 """A running *Run N iterations* draws the tree after this many seconds of iterations (and
 at its end): drawing after every iteration made a batch cost four times the CLI; at 2 s
-it costs far less (``python -m app.bench.graph_cost --batch``)."""
+its cost is close to the CLI's (``python -m app.bench.graph_cost --batch``)."""
 
 
 @dataclass
@@ -109,12 +109,8 @@ LIVE_RUN: Key[LiveRun | None] = Key("live", None)
 BATCH: Key[Batch | None] = Key("batch", None)
 STOP_MESSAGE: Key[str | None] = Key("stop_message", None)
 """What Stop ended ("Stopped at 12/30 iterations"), shown once after it."""
-STOP_WHILE_RUNNING: Key[bool] = Key("stop_running", False)
-STOP_WHEN_IDLE: Key[bool] = Key("stop_idle", False)
-"""The two Stop buttons (enabled while a batch runs, disabled after): one run of the
-workspace may draw the first, then replace it by the second when the batch ends."""
-FULL_RUN: Key[bool] = Key("full_run", False)
-"""True while the whole Search page runs (not the workspace fragment alone)."""
+BATCH_TIMER: Key[bool] = Key("batch_timer", False)
+"""Whether the workspace's timer was armed by the last full run of the page."""
 LIVE = moment_keys("live")
 SETTING_PREFIX = "cfg_"
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from apptest_support import captions, click
 from streamlit.testing.v1 import AppTest
 
@@ -115,14 +116,16 @@ def test_freeform_with_the_demo_model_warns(app: AppTest) -> None:
     assert not app.sidebar.warning
 
 
-def test_stop_has_an_icon_that_ships_with_the_app(app: AppTest) -> None:
-    # Stopping a batch part-way, and its "Stopped at k/N" message, need a batch still
-    # running when Stop is clicked, which only the browser test can do
-    # (tests/browser: test_export_then_import_a_run).
+def test_stop_says_where_it_stopped(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "BATCH_DRAW_S", 0.0)  # one iteration per rerun
     app.sidebar.text_area(key=state.PROBLEM.name).set_value("4 5 6 10")
     click(app, "New run")
+    click(app, "Run 10 iterations")
+    click(app, "Stop")
+    assert any("Stopped at 1/10 iterations" in i.value for i in app.info), \
+        [i.value for i in app.info]
     stop = next(b for b in app.button if b.label == "Stop")
-    assert stop.proto.icon == ":material/stop_circle:" and stop.disabled
+    assert stop.proto.icon == ":material/stop_circle:"
 
 
 def test_labels_ids_q_and_markers_on_the_search_page(app: AppTest) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def test_lists_saved_runs(stored_app: Callable[[str], AppTest]) -> None:
     assert list(table["title"]) == ["stored run"]
     assert list(table["problem"]) == ["4 5 6 10"]
     assert list(table["model"]) == ["demo"]
+    assert list(table["user"]) == [getpass.getuser()]  # who made the run (issue 17)
     assert list(table["iterations"]) == [2]
     assert table["solved"][0] in ("yes", "no", "unknown")
     assert table["date"][0].endswith("UTC")

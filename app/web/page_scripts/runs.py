@@ -20,7 +20,8 @@ SOLVED_WORDS = {True: "yes", False: "no", None: "unknown"}
 
 def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "id": r.id, "title": r.title or "", "problem": r.problem, "model": r.model_name,
+        "id": r.id, "title": r.title or "", "problem": r.problem,
+        "user": r.user_name or "", "model": r.model_name,
         "iterations": r.iterations_done, "solved": SOLVED_WORDS[r.solved],
         "best answer": label_answer(r.task, r.problem, r.best_answer, r.solved,
                                     r.config.reference_answer).short,

@@ -18,6 +18,9 @@ from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
 
 SIDEBAR_SETTINGS = ("task", "seed", "reference_answer")
+# While a batch runs, the workspace reruns itself this often; each rerun runs iterations
+# for up to state.BATCH_DRAW_S seconds, then draws the tree once.
+BATCH_TICK_S = 0.1
 
 
 def init_state() -> None:
@@ -182,15 +185,13 @@ def controls(live: LiveRun) -> None:
 
 def batch_step(live: LiveRun) -> None:
     """Iterations of a running batch (Run N iterations) for up to ``state.BATCH_DRAW_S``,
-    then its progress bar; the workspace then draws the tree once and reruns itself.
+    then its progress bar; the page draws the tree once after them.
 
-    A batch is a few iterations per run of the workspace fragment, which reruns itself
-    until the batch ends, not one loop inside one run: every finished iteration is saved
-    as it ends, Stop (inside the fragment) ends the loop after the iteration in flight
-    (``Batch.stopped``), and the tree is drawn every two seconds or so instead of after
-    every iteration (drawing is what made a batch cost several times the CLI). No timer
-    and no full-page rerun: changing a fragment's timer remounts the graph, which cost a
-    batch more than a second at each end."""
+    A batch is a few iterations per rerun of the workspace (a timer reruns it), not one loop
+    inside one run: every finished iteration is saved as it ends, Stop ends the loop after
+    the iteration in flight (``Batch.stopped``), and the tree is drawn every two seconds or
+    so instead of after every iteration (drawing is what made a batch cost several times
+    the CLI)."""
     batch = state.BATCH.get()
     assert batch is not None
     deadline = time.monotonic() + state.BATCH_DRAW_S
@@ -208,17 +209,11 @@ def batch_step(live: LiveRun) -> None:
         st.error(str(err))
         return
     if batch.done >= batch.total:
-        state.BATCH.set(None)
+        state.BATCH.set(None)  # drawn now; the workspace then stops the timer
         return
     st.progress(batch.done / batch.total, text=f"{batch.done} / {batch.total} iterations")
-
-
-def stop_button(slot: Any, *, running: bool) -> None:
-    slot.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
-                disabled=not running,
-                key=(state.STOP_WHILE_RUNNING if running else state.STOP_WHEN_IDLE).name,
-                help="Stop a run of N iterations after the iteration in flight (every "
-                "finished iteration is saved).")
+    if not state.BATCH_TIMER.get():
+        st.rerun(scope="app")  # start the timer (and enable Stop): only a full run can
 
 
 def workspace() -> None:
@@ -228,29 +223,18 @@ def workspace() -> None:
                 "**New run**.")
         return
     live.wait_idle()
-    # Stop is enabled while a batch runs (from before its iterations in this run, so that
-    # it can be pressed during them) and disabled once it has ended.
-    stop_slot = st.empty()
-    if state.BATCH.get() is not None:
-        stop_button(stop_slot, running=True)
-    stopped = state.STOP_MESSAGE.take()
-    if stopped is not None:
-        st.info(stopped, icon=":material/stop_circle:")
     if state.BATCH.get() is not None:
         # First, before anything is drawn: an interrupted run then never stops mid-step.
         batch_step(live)
-    if state.BATCH.get() is None:
-        stop_button(stop_slot, running=False)
     controls(live)
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
     render_moment(tree, live.search.config, live.search.events, live.step_events,
                   keys=state.LIVE, view_key=f"run-{live.run_id}")
-    batch = state.BATCH.get()
-    if batch is not None and not batch.stopped:
-        # The batch goes on in the next run of this fragment (of the whole page, when this
-        # run is one: a fragment cannot rerun alone from a full-page run).
-        st.rerun(scope="app" if state.FULL_RUN.get() else "fragment")
+    if state.BATCH.get() is None and state.BATCH_TIMER.get():
+        # A batch ended in this timer run, and its last tree is drawn: stop the timer (and
+        # disable Stop), which only a full run can do.
+        st.rerun(scope="app")
 
 
 def main() -> None:
@@ -260,12 +244,17 @@ def main() -> None:
     error = state.PAGE_ERROR.get()
     if error is not None:
         st.error(error)
-    # Stepping reruns only the workspace; so does a batch, until it ends.
-    state.FULL_RUN.set(True)
-    try:
-        st.fragment(workspace)()
-    finally:
-        state.FULL_RUN.set(False)
+    running = state.BATCH.get() is not None
+    state.BATCH_TIMER.set(running)
+    if state.LIVE_RUN.get() is not None:
+        st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
+                  disabled=not running, help="Stop a run of N iterations after the iteration "
+                  "in flight (every finished iteration is saved).")
+    stopped = state.STOP_MESSAGE.take()
+    if stopped is not None:
+        st.info(stopped, icon=":material/stop_circle:")
+    # Stepping reruns only the workspace; while a batch runs, a timer reruns it.
+    st.fragment(workspace, run_every=BATCH_TICK_S if running else None)()
 
 
 main()
