@@ -31,6 +31,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import URL
 
+from storage.owners import alive
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PREFIX = "mctslab-pg-"
 USER = "mctslab"
@@ -42,16 +44,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class PgServer:
@@ -136,7 +128,7 @@ def remove_stale_servers() -> None:
             pid = int(owner.read_text())
         except (OSError, ValueError):
             pid = None
-        if pid is not None and _alive(pid):
+        if pid is not None and alive(pid):
             continue  # another test session, still running
         if pid is None and time.time() - base.stat().st_mtime < 60:
             continue  # being made by another session right now (owner.pid comes next)
