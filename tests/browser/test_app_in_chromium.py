@@ -161,8 +161,9 @@ def test_export_then_import_a_run(watched: tuple[Page, Watch], tmp_path: Path) -
     page.get_by_label("N", exact=True).fill("500")
     page.get_by_label("N", exact=True).press("Enter")
     click_button(page, "Run 500 iterations")
-    page.get_by_text(re.compile(r"^\d+ / 500 iterations$")).wait_for()
     stop = page.get_by_role("button", name=re.compile(r"Stop$"))
+    expect(stop).to_be_enabled(timeout=120_000)  # the batch is running
+    page.wait_for_timeout(1000)
     stop.click()
     expect(stop).to_be_disabled(timeout=180_000)  # the batch is over
     stopped_at = page.get_by_text(re.compile(r"^Stopped at \d+/500 iterations"))

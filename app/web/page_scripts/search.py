@@ -158,13 +158,18 @@ def stop_batch() -> None:
 def controls(live: LiveRun) -> None:
     """Step buttons; each step is saved before the page redraws."""
     store = get_store()
-    cols = st.columns([1, 1, 1.4])
+    cols = st.columns([1, 1, 0.8, 1.1, 1.4])
     phase = cols[0].button("Next phase", width="stretch",
                            help="Run one phase: select, expand, simulate or backpropagate.")
     iteration = cols[1].button("Next iteration", width="stretch",
                                help="Finish the current iteration (all four phases).")
+    n = cols[2].number_input("N", key=state.RUN_N.name, min_value=1, max_value=1000, step=1,
+                             label_visibility="collapsed")
+    cols[3].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
+                   help="Run N iterations, each saved as it ends; the tree is redrawn "
+                   "every 2 seconds or so. Stop ends it after the iteration in flight.")
     node = selected_node(live.search.tree, state.LIVE.node)
-    reflect = cols[2].button(f"Add reflection under #{node}", width="stretch",
+    reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
                              help=f"Append '{REFLECTION_LINE}' as a new branch under the "
                              "selected node.")
     try:
@@ -176,22 +181,6 @@ def controls(live: LiveRun) -> None:
             live.add_reflection(store, node)
     except MctsLabError as err:
         st.error(str(err))
-
-
-def batch_controls(running: bool) -> None:
-    """N, *Run N iterations* and Stop, outside the workspace fragment: pressing Run reruns
-    the whole page, which starts the fragment's timer at once (a button inside the fragment
-    would need a second, full-page run for that, which cost the batch its first draw)."""
-    cols = st.columns([0.8, 1.1, 0.8, 2.3])
-    n = cols[0].number_input("N", key=state.RUN_N.name, min_value=1, max_value=1000, step=1,
-                             label_visibility="collapsed")
-    cols[1].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
-                   disabled=running,
-                   help="Run N iterations, each saved as it ends; the tree is redrawn "
-                   "every 2 seconds or so. Stop ends it after the iteration in flight.")
-    cols[2].button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
-                   disabled=not running, help="Stop a run of N iterations after the "
-                   "iteration in flight (every finished iteration is saved).")
 
 
 def batch_step(live: LiveRun) -> None:
@@ -258,7 +247,9 @@ def main() -> None:
     running = state.BATCH.get() is not None
     state.BATCH_TIMER.set(running)
     if state.LIVE_RUN.get() is not None:
-        batch_controls(running)
+        st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
+                  disabled=not running, help="Stop a run of N iterations after the iteration "
+                  "in flight (every finished iteration is saved).")
     stopped = state.STOP_MESSAGE.take()
     if stopped is not None:
         st.info(stopped, icon=":material/stop_circle:")
