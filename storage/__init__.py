@@ -11,7 +11,8 @@ import logging
 
 from storage.database import open_engine
 from storage.errors import StorageError
-from storage.store import RunInfo, RunStore
+from storage.rows import RunInfo
+from storage.store import RunStore
 
 __all__ = ["RunInfo", "RunStore", "StorageError", "open_store"]
 

@@ -6,31 +6,28 @@ A run is its settings plus its events; a tree is never stored, only folded from 
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import URL, Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine.core.config import SearchConfig, make_config
-from engine.core.events import PHASES, Event, event_from_dict, event_to_dict
+from engine.core.config import SearchConfig
+from engine.core.events import PHASES, Event, event_to_dict
 from engine.core.report import event_iteration, iteration_number
 from engine.core.tree import Tree, best_answer
-from engine.errors import InputError
 from storage import owners
 from storage.database import database_error, describe, write_engine
 from storage.errors import StorageError
 from storage.models import RUN_STATUSES, SCHEMA_VERSION, EventRow, RunRow
 from storage.replay import events_before_iteration, events_through_phase, fold_or_fail
+from storage.rows import RunInfo, current_user, decode_event, insert_events, now_utc, run_info
 
 logger = logging.getLogger(__name__)
 
@@ -38,49 +35,6 @@ STALE_WRITER_S = 15 * 60
 """A running run whose writer is on another host (whose process this host cannot see) and
 has not written for this long counts as abandoned: a crashed writer never locks a run for
 good. A live search writes after every iteration, far more often."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One stored run, every column of the ``runs`` table (times in UTC)."""
-
-    id: int
-    title: str | None
-    problem: str
-    task: str
-    model_name: str
-    model_fingerprint: str
-    config: SearchConfig
-    seed: int
-    status: str
-    """One of ``storage.models.RUN_STATUSES``."""
-    iterations_done: int
-    best_answer: str | None
-    solved: bool | None
-    owner_pid: int | None
-    owner_host: str | None
-    parent_run_id: int | None
-    fork_iteration: int | None
-    created_at: datetime
-    updated_at: datetime
-    schema_version: int
-    user_name: str | None
-    """Who made the run: ``current_user()`` of the process that created (or forked) it, or
-    the user named in an imported export; None when unknown."""
-
-
-def current_user() -> str | None:
-    """The user name of the environment (``$LOGNAME``, ``$USER``, ..., else the account's
-    name), as ``mctslab runs`` shows it."""
-    try:
-        return getpass.getuser() or None
-    except (OSError, KeyError):  # no such variable and no passwd entry for the uid
-        return None
-
-
-def now_utc() -> datetime:
-    """The current time in UTC without tzinfo, as the columns store it."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class RunStore:
@@ -244,7 +198,7 @@ class RunStore:
     def get_run(self, run_id: int) -> RunInfo:
         """The run ``run_id``; ``StorageError`` if there is none."""
         with self._read() as session:
-            return _info(self._row(session, run_id))
+            return run_info(self._row(session, run_id))
 
     def list_runs(self, *, user: str | None = None, problem: str | None = None
                   ) -> list[RunInfo]:
@@ -258,7 +212,7 @@ class RunStore:
                                                                     autoescape=True))
         with self._read() as session:
             rows = session.scalars(query).all()
-            return [_info(row) for row in rows]
+            return [run_info(row) for row in rows]
 
     def delete_run(self, run_id: int) -> None:
         """Delete a run and its events (forks of it keep their events, without a parent)."""
@@ -312,7 +266,7 @@ class RunStore:
             found = conn.execute(update(RunRow).where(RunRow.id == run_id).values(progress))
             if found.rowcount == 0:
                 raise StorageError(f"no run {run_id}; `mctslab runs` lists them")
-            _insert_events(conn, run_id, events, payloads)
+            insert_events(conn, run_id, events, payloads)
         if release:
             with self._claims:
                 self._claimed.discard(run_id)
@@ -334,7 +288,7 @@ class RunStore:
             if upto_iteration is not None:
                 query = query.where(EventRow.iteration <= upto_iteration)
             rows = session.execute(query.order_by(EventRow.seq)).all()
-        events = [_decode(run_id, seq, payload) for seq, payload in rows]
+        events = [decode_event(run_id, seq, payload) for seq, payload in rows]
         if upto_iteration is not None:
             events = events_before_iteration(events, upto_iteration)
         return events
@@ -413,7 +367,7 @@ class RunStore:
                 fork_iteration=at_iteration, iterations_done=tree.iterations_done,
                 best_answer=answer, solved=verdict,
             )
-            _insert_events(session.connection(), new_id, events)
+            insert_events(session.connection(), new_id, events)
         return new_id
 
     def export_run(self, run_id: int) -> dict[str, Any]:
@@ -422,7 +376,7 @@ class RunStore:
         from storage.transfer import export_document
 
         with self._read() as session:
-            info = _info(self._row(session, run_id))
+            info = run_info(self._row(session, run_id))
             payloads = session.scalars(select(EventRow.payload).where(
                 EventRow.run_id == run_id).order_by(EventRow.seq)).all()
         return export_document(info, list(payloads))
@@ -435,47 +389,5 @@ class RunStore:
         checked = validate_document(doc)
         with self._write() as session:
             new_id = self._insert_run(session, config=checked.config, **checked.columns)
-            _insert_events(session.connection(), new_id, checked.events)
+            insert_events(session.connection(), new_id, checked.events)
         return new_id
-
-
-def _insert_events(
-    conn: Connection, run_id: int, events: Sequence[Event],
-    payloads: Sequence[dict[str, Any]] | None = None,
-) -> None:
-    """Insert ``events`` after the run's last stored event (in the caller's transaction)."""
-    if not events:
-        return
-    if payloads is None:
-        payloads = [event_to_dict(e) for e in events]
-    last = conn.scalar(select(func.max(EventRow.seq)).where(EventRow.run_id == run_id))
-    start = 0 if last is None else last + 1
-    conn.execute(insert(EventRow), [
-        {"run_id": run_id, "seq": start + i, "iteration": e.iteration, "phase": e.phase,
-         "payload": payload}
-        for i, (e, payload) in enumerate(zip(events, payloads, strict=True))
-    ])
-
-
-def _decode(run_id: int, seq: int, payload: Any) -> Event:
-    try:
-        return event_from_dict(payload)
-    except ValueError as err:
-        raise StorageError(f"run {run_id}: stored event seq {seq} is unreadable ({err})") from None
-
-
-def _info(row: RunRow) -> RunInfo:
-    try:
-        config = make_config(**row.config)
-    except InputError as err:
-        raise StorageError(f"run {row.id}: its stored settings are not valid ({err})") from None
-    return RunInfo(
-        id=row.id, title=row.title, problem=row.problem, task=row.task,
-        model_name=row.model_name, model_fingerprint=row.model_fingerprint, config=config,
-        seed=row.seed, status=row.status, iterations_done=row.iterations_done,
-        best_answer=row.best_answer, solved=row.solved, owner_pid=row.owner_pid,
-        owner_host=row.owner_host, parent_run_id=row.parent_run_id,
-        fork_iteration=row.fork_iteration, created_at=row.created_at.replace(tzinfo=UTC),
-        updated_at=row.updated_at.replace(tzinfo=UTC), schema_version=row.schema_version,
-        user_name=row.user_name,
-    )

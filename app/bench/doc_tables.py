@@ -18,6 +18,7 @@ so a number can only change by measuring again, and it changes everywhere at onc
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def blocks(text: str) -> list[str]:
 
 
 def _machine() -> str:
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
     return f"{cores}-core {sys.platform} machine"
 
 

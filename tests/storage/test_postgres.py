@@ -18,6 +18,7 @@ from storage_support import LiveSearch
 from app.cli import main
 from engine.core.tree import fold
 from storage import StorageError, open_store
+from storage.owners import alive
 
 
 def _one_line_error(db: str) -> str:
@@ -105,15 +106,6 @@ def test_the_storage_benchmark_measures_in_a_given_database(
     assert open_store(db).list_runs() == []  # its scratch run is deleted afterwards
 
 
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
-
-
 def test_a_killed_session_leaves_no_server_behind(tmp_path: Path) -> None:
     # A "test session" that starts its server and is then killed: no finalizer, no atexit.
     session = subprocess.Popen(
@@ -127,10 +119,10 @@ def test_a_killed_session_leaves_no_server_behind(tmp_path: Path) -> None:
     session.kill()
     session.wait()
     postmaster = int((base / "data" / "postmaster.pid").read_text().splitlines()[0])
-    assert _running(postmaster)  # left behind by the killed session
+    assert alive(postmaster)  # left behind by the killed session
     remove_stale_servers()  # what the next session's PgServer does first
     assert not base.exists()
     deadline = time.monotonic() + 30
-    while _running(postmaster):
+    while alive(postmaster):
         assert time.monotonic() < deadline, "the stale server is still running"
         time.sleep(0.1)

@@ -24,7 +24,8 @@ from engine.core.config import make_config
 from storage import open_store
 from storage.errors import StorageError
 from storage.models import RunRow
-from storage.store import STALE_WRITER_S, RunStore, now_utc
+from storage.rows import now_utc
+from storage.store import STALE_WRITER_S, RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MCTSLAB = str(ROOT / ".venv" / "bin" / "mctslab")

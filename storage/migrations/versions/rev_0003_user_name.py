@@ -1,5 +1,5 @@
 """Who made a run: ``runs.user_name``, the user name of the environment that created it
-(``storage.store.current_user``). Runs saved before this revision have none (NULL).
+(``storage.rows.current_user``). Runs saved before this revision have none (NULL).
 
 Revision ID: 0003
 Revises: 0002
