@@ -1,5 +1,5 @@
-"""``mctslab eval``: greedy, Best-of-N, beam search and MCTS side by side on a puzzle file,
-every strategy under the same generated-token budget."""
+"""``mctslab eval``: greedy, Best-of-N, beam search, MCTS and MCTSr side by side on a
+puzzle file, every strategy under the same generated-token budget."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from app.cli import add_common
 from app.cli.search import add_search_options, search_settings
+from engine.strategies.settings import STRATEGIES
 
 ROW_FIELDS = (
     "index", "problem", "strategy", "solved", "answer", "tokens_generated",
@@ -28,15 +29,16 @@ EARLY_STOP_NOTE = (
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
-        "eval", help="compare greedy, Best-of-N, beam search and MCTS on puzzles",
+        "eval", help="compare greedy, Best-of-N, beam search, MCTS and MCTSr on puzzles",
         description="Run every strategy on every puzzle under the same budget of generated "
         "tokens and report the solve rate, tokens generated and forwarded, and wall time. "
         + EARLY_STOP_NOTE[0].upper() + EARLY_STOP_NOTE[1:] + ".",
     )
     parser.add_argument("--puzzles", required=True, metavar="FILE",
                         help="Game of 24 puzzles, one per line (# starts a comment)")
-    parser.add_argument("--strategies", default="greedy,best-of-n,beam,mcts",
-                        help="comma-separated: greedy, best-of-n, beam, mcts (default: all)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="comma-separated, some of: " + ", ".join(STRATEGIES)
+                        + " (default: all)")
     parser.add_argument("--token-budget", type=int, required=True, metavar="T",
                         help="generated tokens per strategy per puzzle")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
@@ -57,7 +59,8 @@ def register(sub: Any) -> None:
                         help="torch CPU threads (default: 1, the demo model is tiny)")
     add_search_options(parser.add_argument_group(
         "search settings", "MCTS's settings, as `mctslab search` takes them; the other "
-        "strategies take its seed, reward, step and rollout limits"), defaults=True)
+        "strategies take its seed, reward, step and rollout limits; mctsr takes them with "
+        "--algorithm mctsr"), defaults=True)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

@@ -117,11 +117,11 @@ def run_and_report(args: argparse.Namespace, store: Any, run_id: int, search: An
     from engine.tasks.answers import answer_fields
 
     started = time.monotonic()
-    run_iterations(store, run_id, search, iterations)
+    stopped = run_iterations(store, run_id, search, iterations)
     wall_s = time.monotonic() - started
     result: dict[str, Any] = {"run_id": run_id, **search_summary(search.tree),
                               **answer_fields(answer_label(search)),
-                              "wall_s": round(wall_s, 3)}
+                              "stopped": stopped, "wall_s": round(wall_s, 3)}
     if args.json:
         result["nodes"] = nodes_report(search.tree, search.config)
         print(json.dumps(result))
@@ -130,18 +130,24 @@ def run_and_report(args: argparse.Namespace, store: Any, run_id: int, search: An
     return 0
 
 
-def run_iterations(store: Any, run_id: int, search: Any, iterations: int) -> None:
+def run_iterations(store: Any, run_id: int, search: Any, iterations: int) -> str | None:
     """Run ``iterations`` iterations, saving each one's events in one transaction; mark the
-    run finished, interrupted (Ctrl-C) or failed."""
+    run finished, interrupted (Ctrl-C) or failed. Stop early when the search has nothing
+    left to do (every branch ended; MCTSr: a verified-correct answer) and return why."""
     from tqdm import tqdm
 
     from engine.core.report import search_summary
+    from engine.core.tree import ROOT_ID
 
     status = "failed"
+    stopped = None
     try:
-        with tqdm(total=iterations, desc="MCTS", unit="it", file=sys.stderr,
-                  leave=False) as bar:
+        with tqdm(total=iterations, desc=search.config.algorithm.upper(), unit="it",
+                  file=sys.stderr, leave=False) as bar:
             for _ in range(iterations):
+                if search.exhausted:
+                    stopped = search.closed()[ROOT_ID]
+                    break
                 events = search.step_iteration()
                 summary = search_summary(search.tree)
                 store.append_events(run_id, events, iterations_done=search.tree.iterations_done,
@@ -153,6 +159,7 @@ def run_iterations(store: Any, run_id: int, search: Any, iterations: int) -> Non
         raise
     finally:
         store.set_status(run_id, status)
+    return stopped
 
 
 def answer_label(search: Any) -> Any:
@@ -175,6 +182,7 @@ def render_summary(search: Any, result: dict[str, Any]) -> str:
         answer_label(search).line,
         "tokens: forwarded {forwarded}, unique {unique}, generated {generated}".format(
             **result["tokens"]),
+        *([f"stopped early: {result['stopped']}"] if result.get("stopped") else []),
         "most visited path:",
     ]
     node = tree.root

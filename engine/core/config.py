@@ -16,6 +16,12 @@ class SearchConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     task: Literal["game24", "freeform"] = Field("game24", title="Task", description="problem type")
+    algorithm: Literal["mcts", "mctsr"] = Field(
+        "mcts", title="Algorithm",
+        description="mcts: search over steps (Marco-o1); mctsr: Monte Carlo Tree "
+        "Self-Refine, a tree of whole answers where each child rewrites its parent after "
+        "a critique (Zhang et al. 2024)",
+    )
     selection: Literal["uct", "puct"] = Field(
         "uct", title="Selection rule",
         description="UCT: Q + c*sqrt(ln N_parent / N); PUCT: Q + c*P*sqrt(N_parent)/(1+N)"
@@ -86,6 +92,16 @@ class SearchConfig(BaseModel):
         0.5, title="State value weight λ", ge=0.0, le=1.0,
         description="lambda: the state value's weight when mixed"
     )
+    reward_samples: int = Field(
+        3, title="Self-reward samples (MCTSr)", ge=1, le=32,
+        description="MCTSr: self-rewards sampled per answer; its Q is (min + mean) / 2 of "
+        "them",
+    )
+    refine_epsilon: float = Field(
+        1e-3, title="MCTSr ε", gt=0.0, le=1.0,
+        description="MCTSr: eps in UCT = Q + c*sqrt(ln(N_parent + 1) / (N + eps)); it keeps "
+        "an unvisited answer (the dummy) from dividing by zero and puts it first",
+    )
     reflection: Literal["off", "on"] = Field(
         "off", title="Reflection",
         description="on: every unverified or wrong answer gets a reflection child"
@@ -109,21 +125,31 @@ class SearchConfig(BaseModel):
     )
 
 
-APPLIES_WHEN: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "mini_step_tokens": ("granularity", ("mini-step",)),
-    "max_step_tokens": ("granularity", ("step",)),
-    "value_weight": ("leaf_value", ("mixed",)),
-    "reference_answer": ("task", ("freeform",)),
-    "cache_budget_mb": ("cache_reuse", (True,)),
+_MCTS = ("algorithm", ("mcts",))
+_MCTSR = ("algorithm", ("mctsr",))
+APPLIES_WHEN: dict[str, tuple[tuple[str, tuple[Any, ...]], ...]] = {
+    "selection": (_MCTS,),
+    "children": (_MCTS,),
+    "widening": (_MCTS,),
+    "granularity": (_MCTS,),
+    "leaf_value": (_MCTS,),
+    "reflection": (_MCTS,),
+    "reward": (_MCTS,),
+    "mini_step_tokens": (_MCTS, ("granularity", ("mini-step",))),
+    "max_step_tokens": (_MCTS, ("granularity", ("step",))),
+    "value_weight": (_MCTS, ("leaf_value", ("mixed",))),
+    "reward_samples": (_MCTSR,),
+    "refine_epsilon": (_MCTSR,),
+    "reference_answer": (("task", ("freeform",)),),
+    "cache_budget_mb": (("cache_reuse", (True,)),),
 }
-"""Settings that only matter when another setting has one of some values (``field: (other
-field, its values)``); a settings form hides them otherwise."""
+"""Settings that only matter when other settings have some values (``field: ((other
+field, its values), ...)``, all of them); a settings form hides them otherwise."""
 
 
 def setting_applies(name: str, values: dict[str, Any]) -> bool:
     """Whether setting ``name`` has any effect given the other settings ``values``."""
-    rule = APPLIES_WHEN.get(name)
-    return rule is None or values.get(rule[0]) in rule[1]
+    return all(values.get(other) in allowed for other, allowed in APPLIES_WHEN.get(name, ()))
 
 
 def upgrade_v1_config(values: dict[str, Any]) -> dict[str, Any]:

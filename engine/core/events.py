@@ -70,7 +70,9 @@ class TokenCounts:
     """Tokens the model produced: children and rollouts (each sample times its
     multiplicity), plus one verdict token per self-evaluation."""
     judged: int = 0
-    """Self-evaluations run (each: its prompt forwarded, one verdict token generated)."""
+    """Self-evaluation verdicts drawn (each: one verdict token generated; its prompt
+    forwarded once, the first time it is asked). MCTSr draws ``reward_samples`` per
+    answer."""
     discarded: int = 0
     """Generated tokens of samples dropped because they repeated an existing child."""
 
@@ -101,6 +103,12 @@ class ChildSpec:
     [0, 1]; ``None`` where that evaluator says nothing about this state."""
     dead: str | None = None
     """Why the task's step check rejected this step (a dead branch), or ``None``."""
+    critique: str | None = None
+    """MCTSr: the critique this answer rewrites its parent's with (the reflection line for
+    a model trained on it, the model's own critique for a chat model); ``None`` elsewhere."""
+    critique_tokens: int = 0
+    """MCTSr: tokens the model generated for the critique (0 for the reflection line,
+    which is given, not generated)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,8 @@ class Rollout:
     """The rollout's own reward before mixing (``None``: no rollout was run)."""
     state_value: float | None = None
     """The leaf's state value used in ``value`` (``None``: not used)."""
+    rewards: tuple[float, ...] = ()
+    """MCTSr: the sampled self-rewards; ``value`` is ``(min + mean) / 2`` of them."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,10 @@ class Selected:
     path: tuple[int, ...]
     """Node ids from the root to the selected leaf."""
     levels: tuple[SelectionLevel, ...]
+    """MCTS: one level per step down the path."""
+    candidates: tuple[ScoreBreakdown, ...] = ()
+    """MCTSr: every node's score at once (selection compares the whole tree, it does not
+    descend), the non-candidates with why; ``levels`` is then empty."""
     phase: Phase = field(default="select", init=False)
 
 
@@ -171,6 +185,9 @@ class Backpropagated:
     value: float
     tokens: TokenCounts
     """Cumulative cost after this iteration."""
+    q_after: tuple[float, ...] | None = None
+    """MCTSr: each path node's Q after its backup rule (``engine.core.mctsr``), root
+    first; ``None`` for MCTS, whose Q is the mean value ``value_sum / visits``."""
     phase: Phase = field(default="backprop", init=False)
 
 
@@ -195,10 +212,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready dict (infinities written as strings)."""
     raw = asdict(event)
     if isinstance(event, Selected):
-        for level in raw["levels"]:
-            for score in level["scores"]:
-                for key in ("exploitation", "exploration", "total", "prior"):
-                    score[key] = _json_float(score[key])
+        for score in [*(s for level in raw["levels"] for s in level["scores"]),
+                      *raw["candidates"]]:
+            for key in ("exploitation", "exploration", "total", "prior"):
+                score[key] = _json_float(score[key])
     return raw
 
 
@@ -211,7 +228,8 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
         it = int(raw["iteration"])
         if phase == "select":
             levels = tuple(_level_from_dict(lv) for lv in raw["levels"])
-            return Selected(it, tuple(int(n) for n in raw["path"]), levels)
+            candidates = tuple(_score_from_dict(s) for s in raw.get("candidates") or ())
+            return Selected(it, tuple(int(n) for n in raw["path"]), levels, candidates)
         if phase == "expand":
             children = tuple(_child_from_dict(c) for c in raw["children"])
             return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
@@ -223,23 +241,27 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
             tokens = _tokens(raw["tokens"])
             if tokens is None:
                 raise ValueError("a backprop event needs its token counts")
+            q_after = raw.get("q_after")
             return Backpropagated(it, tuple(int(n) for n in raw["path"]),
-                                  _float(raw["value"]), tokens)
+                                  _float(raw["value"]), tokens,
+                                  None if q_after is None
+                                  else tuple(_float(q) for q in q_after))
     except (KeyError, TypeError) as err:
         raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
     raise ValueError(f"unknown phase {phase!r}")
 
 
-def _level_from_dict(lv: dict[str, Any]) -> SelectionLevel:
-    scores = tuple(
-        ScoreBreakdown(
-            child=int(s["child"]), exploitation=_float(s["exploitation"]),
-            exploration=_float(s["exploration"]), total=_float(s["total"]),
-            visits=int(s["visits"]), prior=_float(s["prior"]),
-            excluded=_optional_str(s.get("excluded")),
-        )
-        for s in lv["scores"]
+def _score_from_dict(s: dict[str, Any]) -> ScoreBreakdown:
+    return ScoreBreakdown(
+        child=int(s["child"]), exploitation=_float(s["exploitation"]),
+        exploration=_float(s["exploration"]), total=_float(s["total"]),
+        visits=int(s["visits"]), prior=_float(s["prior"]),
+        excluded=_optional_str(s.get("excluded")),
     )
+
+
+def _level_from_dict(lv: dict[str, Any]) -> SelectionLevel:
+    scores = tuple(_score_from_dict(s) for s in lv["scores"])
     return SelectionLevel(parent=int(lv["parent"]), parent_visits=int(lv["parent_visits"]),
                           chosen=int(lv["chosen"]), scores=scores)
 
@@ -256,6 +278,7 @@ def _rollout_from_dict(r: dict[str, Any]) -> Rollout:
         stopped=_optional_str(r.get("stopped")),
         reward_value=_optional_float(r.get("reward_value")),
         state_value=_optional_float(r.get("state_value")),
+        rewards=tuple(_float(x) for x in r.get("rewards") or ()),
     )
 
 
@@ -371,4 +394,6 @@ def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
         ended=_ended(c.get("ended")),
         value=_optional_float(c.get("value")),
         dead=_optional_str(c.get("dead")),
+        critique=_optional_str(c.get("critique")),
+        critique_tokens=int(c.get("critique_tokens") or 0),
     )

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from engine.core.events import ROOT_ID, ChildSpec, Selected, SelectionLevel
-from engine.core.selection import children_scores, pick
+from engine.core.events import ROOT_ID, ChildSpec, ScoreBreakdown, Selected, SelectionLevel
+from engine.core.mctsr import candidate_scores, refine_closed, refine_selection
+from engine.core.selection import children_scores, pick, tree_scores
 from engine.errors import SearchExhausted
 
 if TYPE_CHECKING:
@@ -171,7 +172,10 @@ def backup_path(pending: Pending) -> tuple[int, ...]:
 
 
 def closed_for(tree: Tree, config: SearchConfig) -> dict[int, str]:
-    """``closed_nodes`` with a search's own settings (what ``Search`` and the app use)."""
+    """``closed_nodes`` with a search's own settings (what ``Search`` and the app use);
+    under MCTSr, the answers that are not candidates (``mctsr.refine_closed``)."""
+    if config.algorithm == "mctsr":
+        return refine_closed(tree, config)
     return closed_nodes(tree, max_depth=config.max_depth,
                         reflection=config.reflection == "on",
                         max_children=config.max_children)
@@ -180,7 +184,21 @@ def closed_for(tree: Tree, config: SearchConfig) -> dict[int, str]:
 def next_selection(tree: Tree, config: SearchConfig,
                    closed: dict[int, str] | None = None) -> Selected:
     """``select_path`` with a search's own settings: its rule, c, closed nodes and
-    progressive widening. Raise ``SearchExhausted`` when nothing is left to select."""
+    progressive widening (under MCTSr, ``mctsr.refine_selection``). Raise
+    ``SearchExhausted`` when nothing is left to select."""
+    if config.algorithm == "mctsr":
+        return refine_selection(tree, config)
     growth = Growth(config.max_depth, config.max_children, config.widening)
     return select_path(tree, config.selection, config.exploration,
                        closed_for(tree, config) if closed is None else closed, growth)
+
+
+def scores_for(tree: Tree, config: SearchConfig) -> dict[int, ScoreBreakdown]:
+    """Every node's current selection score under a search's own rule (what the graph
+    shows): MCTS scores each child among its siblings; MCTSr scores every answer at once."""
+    closed = closed_for(tree, config)
+    if config.algorithm == "mctsr":
+        return {s.child: s for s in candidate_scores(tree, config.exploration,
+                                                     config.refine_epsilon, closed)
+                if s.child != ROOT_ID}
+    return tree_scores(tree, config.selection, config.exploration, closed)

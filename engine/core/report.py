@@ -7,14 +7,15 @@ from typing import Any
 
 from engine.core.config import SearchConfig
 from engine.core.events import Phase
-from engine.core.selection import tree_scores
+from engine.core.phases import scores_for
 from engine.core.tree import Tree, best_answer, node_summary
 
 
 def nodes_report(tree: Tree, config: SearchConfig) -> list[dict[str, Any]]:
     """Every node as the replay contract's dict; ``uct`` is the node's current selection
-    score under the run's rule (``null`` for the root and for an unvisited UCT child)."""
-    scores = tree_scores(tree, config.selection, config.exploration)
+    score under the run's rule (``null`` for the root and for an unvisited UCT child;
+    MCTSr: its UCT among all answers)."""
+    scores = scores_for(tree, config)
     rows = []
     for node in tree.nodes:
         row = node_summary(node)

@@ -25,6 +25,7 @@ from engine.core.events import (
     Simulated,
     TokenCounts,
 )
+from engine.core.mctsr import backup_values
 from engine.core.phases import backup_path, simulation_target
 
 __all__ = ["ROOT_ID", "Node", "Pending", "Tree", "apply", "best_answer", "check_invariants", "fold",
@@ -67,10 +68,20 @@ class Node:
     rollouts: list[Rollout] = field(default_factory=list)
     tokens_spent: int = 0
     """Tokens generated for this node: its own plus its rollouts'."""
+    critique: str | None = None
+    """MCTSr: the critique this answer rewrote its parent's with (``ChildSpec.critique``)."""
+    rewards: list[float] = field(default_factory=list)
+    """MCTSr: the sampled self-rewards of this answer (``Rollout.rewards``)."""
+    backed_q: float | None = None
+    """MCTSr: Q as its backup rule left it (``Backpropagated.q_after``); ``None`` under
+    MCTS, whose Q is the mean value."""
 
     @property
     def q(self) -> float:
-        """Mean value ``value_sum / visits`` (0 before the first visit)."""
+        """MCTS: the mean value ``value_sum / visits`` (0 before the first visit); MCTSr:
+        the Q its backup rule gave."""
+        if self.backed_q is not None:
+            return self.backed_q
         return self.value_sum / self.visits if self.visits else 0.0
 
 
@@ -152,6 +163,8 @@ def apply(tree: Tree, event: Event) -> None:
             # A finished answer is evaluated as it is: no rollout to keep.
             node.rollouts.append(event.rollout)
             node.tokens_spent += len(event.rollout.tokens)
+        if event.rollout.rewards:
+            node.rewards = list(event.rollout.rewards)
         _count_tokens(tree, event.tokens)
         tree.pending = Pending(tree.pending.path, event.node, event.rollout.value)
     elif isinstance(event, Backpropagated):
@@ -161,9 +174,14 @@ def apply(tree: Tree, event: Event) -> None:
         if event.path != backup_path(pending) or event.value != value:
             raise ValueError("backpropagation does not match the selected path and the "
                              "simulated value")
-        for node_id in event.path:
+        if event.q_after is not None and \
+                event.q_after != backup_values(tree, event.path, event.value):
+            raise ValueError("the Q values of an MCTSr backup do not follow its rule")
+        for i, node_id in enumerate(event.path):
             tree.nodes[node_id].visits += 1
             tree.nodes[node_id].value_sum += event.value
+            if event.q_after is not None:
+                tree.nodes[node_id].backed_q = event.q_after[i]
         tree.tokens = event.tokens
         tree.iterations_done += 1
         tree.pending = Pending()
@@ -197,9 +215,9 @@ def _add_children(tree: Tree, event: Expanded) -> None:
             text=spec.text, token_ids=list(spec.token_ids), prior=spec.prior,
             count=spec.count, confidences=list(spec.confidences), terminal=spec.terminal,
             answer=spec.answer, verdict=spec.verdict, ended=spec.ended, value=spec.value,
-            dead=spec.dead,
+            dead=spec.dead, critique=spec.critique,
             iteration_created=event.iteration, origin=event.origin,
-            tokens_spent=len(spec.token_ids) * spec.count,
+            tokens_spent=len(spec.token_ids) * spec.count + spec.critique_tokens,
         ))
         parent.children.append(spec.id)
 
@@ -268,5 +286,6 @@ def node_summary(node: Node) -> dict[str, Any]:
         "prior": node.prior, "depth": node.depth, "terminal": node.terminal,
         "answer": node.answer, "verdict": node.verdict, "count": node.count,
         "tokens_spent": node.tokens_spent, "iteration_created": node.iteration_created,
-        "value": node.value, "dead": node.dead,
+        "value": node.value, "dead": node.dead, "critique": node.critique,
+        "rewards": list(node.rewards),
     }

@@ -10,6 +10,8 @@ and MCTS alike:
   sampled rollout from the root; iterations continue until the token budget is spent.
 - ``mcts``: the given config, iterations until the budget (or ``max_iterations``) is spent.
 - ``beam``: step-level beam search (``engine.strategies.beam``).
+- ``mctsr``: MCTSr over whole answers (``engine.strategies.mctsr``): the given config with
+  ``algorithm="mctsr"``, iterations until the budget is spent.
 
 The budget counts *generated* tokens (``TokenCounter.generated``, samples times their
 multiplicity). A strategy checks it before each unit of work (an iteration, a beam
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 from engine.backends.protocol import Backend
 from engine.core.config import SearchConfig
@@ -31,13 +32,16 @@ from engine.core.tree import ROOT_ID, Tree, best_answer
 from engine.errors import InputError
 from engine.strategies.beam import BeamSearch
 from engine.strategies.search import Search
-from engine.strategies.settings import DEFAULT_MAX_ITERATIONS, StrategySettings
+from engine.strategies.settings import (
+    DEFAULT_MAX_ITERATIONS,
+    STRATEGIES,
+    StrategyName,
+    StrategySettings,
+)
 
 __all__ = ["DEFAULT_MAX_ITERATIONS", "STRATEGIES", "StrategyResult", "StrategySettings",
            "parse_strategies", "run_strategy", "strategy_config"]
 
-StrategyName = Literal["greedy", "best-of-n", "beam", "mcts"]
-STRATEGIES: tuple[StrategyName, ...] = ("greedy", "best-of-n", "beam", "mcts")
 
 @dataclass
 class StrategyResult:
@@ -72,7 +76,11 @@ class StrategyResult:
 
 def strategy_config(name: StrategyName, base: SearchConfig,
                     settings: StrategySettings | None = None) -> SearchConfig:
-    """The ``Search`` config a strategy runs with, derived from MCTS's config ``base``."""
+    """The ``Search`` config a strategy runs with, derived from MCTS's config ``base``
+    (``mcts`` runs whichever algorithm ``base`` names; the others set theirs)."""
+    if name == "mctsr":
+        return base.model_copy(update={"algorithm": "mctsr"})
+    base = base.model_copy(update={"algorithm": "mcts"}) if name != "mcts" else base
     if name == "greedy":
         return base.model_copy(update={"children": 1, "temperature": 0.0})
     if name == "best-of-n":
@@ -140,6 +148,11 @@ def _unvisited_tokens(tree: Tree, name: StrategyName) -> int:
 
 def signals(config: SearchConfig) -> str:
     """The signals a search uses, named for a results table."""
+    if config.algorithm == "mctsr":
+        parts = [f"verifier, then {config.evaluator} self-reward x{config.reward_samples}"]
+        if config.step_check == "on":
+            parts.append("step check")
+        return ", ".join(parts)
     parts = [f"reward {config.reward}"]
     if config.step_check == "on":
         parts.append("step check")

@@ -1,4 +1,4 @@
-"""MCTS over a language model's steps, one phase at a time.
+"""MCTS over a language model's steps (or MCTSr over whole answers), one phase at a time.
 
 Each phase computes one event from the tree and applies it with ``tree.apply``:
 
@@ -6,6 +6,10 @@ Each phase computes one event from the tree and applies it with ``tree.apply``:
     expand    -> Expanded(node, k sampled children, identical ones merged)
     simulate  -> Simulated(node, rollout to an answer, value)
     backprop  -> Backpropagated(path, value): value_sum += v, visits += 1 on the path
+
+With ``SearchConfig.algorithm == "mctsr"`` the same four events carry MCTSr's phases
+(``engine.strategies.mctsr``): selection over every candidate answer, self-refine,
+sampled self-rewards and its backup rule.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from engine.core.rewards import combine
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
+from engine.strategies.mctsr import Refiner
 from engine.strategies.values import Evaluator, StateToValue, mix
 from engine.tasks import Task, make_task, node_kind
 from engine.tasks.reflection import REFLECTION_LINE
@@ -63,6 +68,8 @@ class Search:
         )
         self.prompt_ids = model.encode_prompt(self.task.prompt(model.chat))
         self.evaluator = Evaluator(self.task, self.session, config)
+        self.refiner = Refiner(self) if config.algorithm == "mctsr" else None
+        """MCTSr's phases (``engine.strategies.mctsr``); ``None`` for MCTS."""
         self.tree = Tree.new(self.task.problem)
         self.events: list[Event] = []
         for event in events:
@@ -169,6 +176,8 @@ class Search:
 
     def expand(self) -> Expanded:
         """Add children to the selected leaf, or say why it is simulated as it is."""
+        if self.refiner is not None:
+            return self.refiner.expand()
         leaf = self.tree.nodes[self.tree.pending.path[-1]]
         it = self.tree.iterations_done
         decision = expansion_decision(leaf, max_depth=self.config.max_depth,
@@ -192,6 +201,8 @@ class Search:
 
     def simulate(self) -> Simulated:
         """Roll out from the node to an answer (or evaluate a terminal node directly)."""
+        if self.refiner is not None:
+            return self.refiner.simulate()
         target = self.tree.pending.simulate_node
         node = self.tree.nodes[ROOT_ID if target is None else target]
         it = self.tree.iterations_done
@@ -241,6 +252,8 @@ class Search:
 
     def backpropagate(self) -> Backpropagated:
         """Add the value to every node on the path from the root to the simulated node."""
+        if self.refiner is not None:
+            return self.refiner.backpropagate()
         pending = self.tree.pending
         value = 0.0 if pending.value is None else pending.value
         return Backpropagated(self.tree.iterations_done, backup_path(pending), value,
@@ -297,6 +310,9 @@ class Search:
         if not 0 <= node_id < len(self.tree.nodes):
             raise InputError(f"There is no node {node_id} in this tree.")
         node = self.tree.nodes[node_id]
+        if self.refiner is not None:
+            raise InputError("An MCTSr run refines its answers itself: a reflection by hand "
+                             "is for MCTS runs.")
         if any(self.tree.nodes[c].kind == "reflection" for c in node.children):
             raise InputError(f"Node {node_id} already has a reflection branch.")
         if node.ended in ("eos", "context"):

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from engine.core.config import SearchConfig, make_config
+
+StrategyName = Literal["greedy", "best-of-n", "beam", "mcts", "mctsr"]
+STRATEGIES: tuple[StrategyName, ...] = ("greedy", "best-of-n", "beam", "mcts", "mctsr")
+"""Every strategy ``mctslab eval`` can run (``engine.strategies.runner``)."""
 
 DEFAULT_MAX_ITERATIONS = 10_000
 """Iteration cap for budget-driven strategies when none is given (the budget decides)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 
 from engine.errors import InputError
-from engine.tasks.task import MAX_PROBLEM_CHARS, Judgement, boxed, last_line_starting
+from engine.tasks.task import (
+    CRITIQUE_REQUEST,
+    MAX_PROBLEM_CHARS,
+    REWRITE_REQUEST,
+    Judgement,
+    boxed,
+    last_line_starting,
+)
 
 FREEFORM_INSTRUCTION = (
     "Solve the problem step by step, one step per line, and finish with a line "
@@ -65,6 +72,15 @@ class FreeformTask:
         return (f"Problem: {self.problem}\nPartial solution:\n{generated.strip()}\n"
                 "Can this partial solution still reach a correct answer? Reply sure or "
                 "impossible.\nVerdict:")
+
+    def critique_prompt(self, answer: str) -> str:
+        head = self.prompt(True)
+        return head + "\n\n" + CRITIQUE_REQUEST.format(answer=answer)
+
+    def rewrite_prompt(self, answer: str, critique: str) -> str:
+        head = self.prompt(True)
+        return head + "\n\n" + REWRITE_REQUEST.format(
+            answer=answer, critique=critique)
 
 
 def _normalise(answer: str) -> str:

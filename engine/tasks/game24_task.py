@@ -6,7 +6,12 @@ from fractions import Fraction
 
 from engine.tasks import game24
 from engine.tasks.reflection import is_reflection
-from engine.tasks.task import Judgement, last_line_starting
+from engine.tasks.task import (
+    CRITIQUE_REQUEST,
+    REWRITE_REQUEST,
+    Judgement,
+    last_line_starting,
+)
 
 GAME24_INSTRUCTION = (
     "Use the four numbers and + - * / to make 24, one step per line, each step written "
@@ -52,16 +57,16 @@ class Game24Task:
     def numbers_left(self, generated: str) -> tuple[Fraction, ...] | None:
         """The numbers available after the finished lines of ``generated``: the puzzle's,
         then each legal step's ``left:`` list; a reflection line starts over. ``None``
-        after a step that breaks the rules (the state is then unknown)."""
-        state: tuple[Fraction, ...] = tuple(Fraction(n) for n in self.numbers)
+        after a step that breaks the rules (the state is then unknown, until a reflection
+        line starts over)."""
+        start: tuple[Fraction, ...] = tuple(Fraction(n) for n in self.numbers)
+        state: tuple[Fraction, ...] | None = start
         for line in generated.split("\n")[:-1]:
             if is_reflection(line):
-                state = tuple(Fraction(n) for n in self.numbers)
-            elif line.startswith(game24.STEP_PREFIX):
+                state = start
+            elif state is not None and line.startswith(game24.STEP_PREFIX):
                 check = game24.check_step(state, line)
-                if not check.legal:
-                    return None
-                state = check.remaining
+                state = check.remaining if check.legal else None
         return state
 
     def step_check(self, generated: str, step: str) -> str | None:
@@ -77,3 +82,12 @@ class Game24Task:
     def value_prompt(self, generated: str) -> str | None:
         state = self.numbers_left(generated)
         return None if state is None else game24.evaluation_prompt(state)
+
+    def critique_prompt(self, answer: str) -> str:
+        head = GAME24_INSTRUCTION + self.prompt(False)
+        return head + "\n\n" + CRITIQUE_REQUEST.format(answer=answer)
+
+    def rewrite_prompt(self, answer: str, critique: str) -> str:
+        head = GAME24_INSTRUCTION + self.prompt(False)
+        return head + "\n\n" + REWRITE_REQUEST.format(
+            answer=answer, critique=critique)

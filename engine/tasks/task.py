@@ -52,6 +52,24 @@ class Task(Protocol):
         word one of ``VERDICT_WORDS``), or ``None`` if the state cannot be judged."""
         ...
 
+    def critique_prompt(self, answer: str) -> str:
+        """MCTSr with a chat model: the request for a critique of the whole ``answer``."""
+        ...
+
+    def rewrite_prompt(self, answer: str, critique: str) -> str:
+        """MCTSr with a chat model: the request for a better answer, given ``answer`` and
+        its ``critique``."""
+        ...
+
+
+CRITIQUE_REQUEST = (
+    "Here is an attempt at the problem above:\n{answer}\n\nCriticise it strictly: point "
+    "out every wrong step, wrong number or missing part, without solving the problem.")
+REWRITE_REQUEST = (
+    "Here is an attempt at the problem above:\n{answer}\n\nHere is a critique of it:\n"
+    "{critique}\n\nWrite a better attempt that fixes these faults, in the same format.")
+"""MCTSr's two chat prompts (self-refine): each task puts its own problem text first."""
+
 
 VERDICT_WORDS = ("sure", "impossible")
 """The two verdicts a self-evaluation chooses between; its value is P(sure) normalised over

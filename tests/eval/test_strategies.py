@@ -27,7 +27,8 @@ def overshoot(name: str, settings: StrategySettings) -> int:
     step = c.children * c.max_step_tokens
     return {"best-of-n": c.rollout_max_tokens,
             "beam": settings.beam_children * c.max_step_tokens,
-            "mcts": step + c.rollout_max_tokens}.get(name, 0)
+            "mcts": step + c.rollout_max_tokens,
+            "mctsr": c.rollout_max_tokens + c.reward_samples}.get(name, 0)
 
 
 def assert_consistent(result: StrategyResult, settings: StrategySettings) -> None:
