@@ -1,12 +1,12 @@
 """Strategies x signals x budgets x seeds on the held-out puzzles, with pooled sign tests.
 
 ``python -m app.bench.ablation --out results.json`` runs every strategy (greedy, Best-of-N,
-beam, MCTS) with each set of signals (outcome only, + step check, + self-evaluation, +
+beam, MCTS, MCTSr) with each set of signals (outcome only, + step check, + self-evaluation, +
 both) at each token budget and seed, through the same ``run_strategy`` as ``mctslab
 eval``, one puzzle-strategy per task on a pool of worker processes. It writes every row
 and prints markdown tables: solve counts per seed, pooled counts with their spread over
-seeds, and exact two-sided sign tests of MCTS against each other strategy on the
-puzzle-seeds only one of the two solved.
+seeds, and exact two-sided sign tests of MCTS (and MCTSr) against each other strategy on
+the puzzle-seeds only one of the two solved.
 
 Each search's random stream comes from (seed, puzzle) (``engine.core.seeding``), so the
 100 puzzles of one seed are independent trials.
@@ -31,7 +31,9 @@ SIGNALS: dict[str, dict[str, Any]] = {
     "+ self-eval": {"step_check": "off", "evaluator": "self-eval", "leaf_value": "mixed"},
     "+ both": {"step_check": "on", "evaluator": "self-eval", "leaf_value": "mixed"},
 }
-STRATEGY_NAMES = ("greedy", "best-of-n", "beam", "mcts")
+STRATEGY_NAMES = ("greedy", "best-of-n", "beam", "mcts", "mctsr")
+"""MCTSr takes the same signals: its self-reward is the evaluator (the verifier where it
+decides), and the step check stops an attempt at its first rejected step."""
 
 _MODEL: Any = None
 
@@ -64,7 +66,23 @@ def run_one(task: tuple[str, str, int, int, int, dict[str, Any], int]) -> dict[s
             "puzzle": index, "solved": result.solved, "generated": result.tokens_generated,
             "forwarded": result.tokens_forwarded, "unvisited": result.tokens_unvisited,
             "dead": result.tokens_dead, "iterations": result.iterations,
-            "judged": result.tree.tokens.judged}
+            "judged": result.tree.tokens.judged,
+            "solved_by": solved_by(result.tree) if strategy == "mctsr" else None}
+
+
+def solved_by(tree: Any) -> str | None:
+    """In an MCTSr tree, which kind of answer was verified correct: ``first`` (the first
+    answer), ``reflection`` (a rewrite after the reflection line), ``fresh`` (a rewrite of
+    an answer with no legal step, from the problem alone) or ``critique`` (a chat model's
+    rewrite); ``None`` when nothing was."""
+    from engine.strategies.mctsr import NOTHING_TO_REFLECT
+    from engine.tasks.reflection import REFLECTION_LINE
+
+    node = next((n for n in tree.nodes if n.verdict is True and n.id != 0), None)
+    if node is None:
+        return None
+    return {None: "first", REFLECTION_LINE: "reflection",
+            NOTHING_TO_REFLECT: "fresh"}.get(node.critique, "critique")
 
 
 def _puzzle_file() -> Path:
@@ -155,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if i % 50 == 0 or i == len(tasks):
                 print(f"{i}/{len(tasks)} in {time.perf_counter() - started:.0f}s",
                       file=sys.stderr, flush=True)
-    comparisons = [compare(rows, "mcts", other, signals, budget)
-                   for other in ("best-of-n", "beam", "greedy")
+    comparisons = [compare(rows, mine, other, signals, budget)
+                   for mine in ("mcts", "mctsr")
+                   for other in ("best-of-n", "beam", "greedy", "mcts") if other != mine
                    for signals in args.signals.split(",")
                    for budget in sorted({r["budget"] for r in rows})]
     args.out.write_text(json.dumps({"rows": rows, "comparisons": comparisons,
@@ -165,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(rows))
     for c in comparisons:
         if c["trials"]:
-            print(f"mcts vs {c['b']} ({c['signals']}, {c['budget']}): {c['a_solved']} vs "
+            print(f"{c['a']} vs {c['b']} ({c['signals']}, {c['budget']}): {c['a_solved']} vs "
                   f"{c['b_solved']} of {c['trials']}, only {c['only_a']} / {c['only_b']}, "
                   f"p = {c['p']:.2g}, per seed {c['per_seed']}")
     return 0
