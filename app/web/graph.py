@@ -3,7 +3,8 @@
 Everything here is pure (no Streamlit), so it can be tested and benchmarked:
 
 - ``tidy_layout``: x from leaf order, y from depth (a tidy tree; physics stays off).
-- ``highlight_for``: what the phase just run touched, from its event.
+- ``highlight_for`` (``app.web.highlight``): what the phase just run touched, from its
+  event.
 - ``tree_digraph``: one graph node per tree node, carrying its vis-network drawing options.
 - ``vis_data``: the nodes and edges lists that vis-network draws (the live component and the
   standalone page draw the same data).
@@ -18,7 +19,6 @@ string tooltips as text) and the data is embedded with Jinja's ``tojson``, which
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,16 +26,12 @@ import jinja2
 import networkx as nx
 from pyvis.network import Network
 
-from engine.core.events import (
-    Backpropagated,
-    Event,
-    Expanded,
-    ExpansionOrigin,
-    Phase,
-    ScoreBreakdown,
-    Selected,
-    Simulated,
-)
+from app.web import mctsr_view
+from app.web.highlight import Change as Change
+from app.web.highlight import Highlight as Highlight
+from app.web.highlight import backprop_changes as backprop_changes
+from app.web.highlight import highlight_for as highlight_for
+from engine.core.events import ScoreBreakdown
 from engine.core.tree import Node, Tree
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -73,65 +69,6 @@ Q_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
     (0.5, (254, 224, 139)),
     (1.0, (26, 152, 80)),
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    """How one node's statistics moved in the phase just run."""
-
-    visits_before: int
-    q_before: float | None
-    """``None`` when the node had no visit before: Q is undefined at N = 0."""
-    visits_after: int
-    q_after: float
-
-
-@dataclass(frozen=True)
-class Highlight:
-    """What the phase just run touched (drawn on top of the tree)."""
-
-    phase: Phase | None = None
-    path: tuple[int, ...] = ()
-    """The selected path (select, expand) or the backed-up path (backprop)."""
-    new_children: tuple[int, ...] = ()
-    rolled_out: int | None = None
-    """The node simulated from (simulate)."""
-    changed: dict[int, Change] = field(default_factory=dict)
-    """Nodes whose N and Q changed (backprop), with the change."""
-    origin: ExpansionOrigin | None = None
-    """An expansion's origin (``Expanded.origin``); ``None`` for the other phases."""
-
-    @property
-    def edges(self) -> set[tuple[int, int]]:
-        return set(zip(self.path, self.path[1:], strict=False))
-
-
-def highlight_for(tree: Tree, event: Event | None) -> Highlight:
-    """The highlight of ``event``, the last event applied to ``tree`` (None: nothing)."""
-    if event is None:
-        return Highlight()
-    if isinstance(event, Selected):
-        return Highlight("select", path=event.path)
-    if isinstance(event, Expanded):
-        path = tuple(tree.path_to(event.node))
-        ids = tuple(c.id for c in event.children)
-        return Highlight("expand", path=path, new_children=ids,
-                         origin=event.origin)
-    if isinstance(event, Simulated):
-        return Highlight("simulate", path=tuple(tree.path_to(event.node)),
-                         rolled_out=event.node)
-    return Highlight("backprop", path=event.path, changed=backprop_changes(tree, event))
-
-
-def backprop_changes(tree: Tree, event: Backpropagated) -> dict[int, Change]:
-    """Each node on the backed-up path: N and Q before and after ``event`` (already applied)."""
-    changes: dict[int, Change] = {}
-    for node_id in event.path:
-        node = tree.nodes[node_id]
-        before_n = node.visits - 1
-        before_q = (node.value_sum - event.value) / before_n if before_n else None
-        changes[node_id] = Change(before_n, before_q, node.visits, node.q)
-    return changes
 
 
 def tidy_layout(tree: Tree, gap: float = X_GAP) -> dict[int, tuple[float, float]]:
@@ -187,11 +124,11 @@ def format_q(node: Node, digits: int = 2) -> str:
 def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
                change: Change | None, rule: str) -> str:
     """The text under a node: its id, then (N, Q), its current selection score named by the
-    run's ``rule`` (``UCT 1.269``, ``PUCT 0.431``) or the start of its text; plus any
-    change."""
+    run's ``rule`` (``UCT 1.269``, ``PUCT 0.431``, ``MCTSr UCT 1.165``) or the start of its
+    text; plus any change."""
     if label_by == "score":
         label = f"#{node.id} " + ("root" if score is None else
-                                  f"{rule.upper()} {format_score(score.total)}")
+                                  f"{mctsr_view.rule_label(rule)} {format_score(score.total)}")
     elif label_by == "text":
         label = f"#{node.id} {short_text(node)}"
     else:
@@ -202,6 +139,8 @@ def node_label(node: Node, score: ScoreBreakdown | None, label_by: LabelBy,
                  f"Q {before}→{change.q_after:.2f}"
     if node.dead is not None:
         label += "\n(dead)"
+    if mctsr_view.is_dummy(node):
+        label += "\n(dummy)"
     return label
 
 
@@ -240,10 +179,11 @@ def node_tooltip(node: Node, score: ScoreBreakdown | None, rule: str) -> str:
     source = reflection_source(node)
     if source is not None:
         lines.append(REFLECTION_NOTES[source])
+    lines.extend(mctsr_view.tooltip_lines(node))
     if node.value is not None:
         lines.append(f"state value = {node.value:.3f}")
     if score is not None:
-        lines.append(f"{rule.upper()} score = {format_score(score.exploitation)} "
+        lines.append(f"{mctsr_view.rule_label(rule)} score = {format_score(score.exploitation)} "
                      f"(exploitation) + {format_score(score.exploration)} (exploration) = "
                      f"{format_score(score.total)}")
         if score.excluded is not None and node.dead is None:
@@ -271,6 +211,8 @@ def _node_options(node: Node, pos: tuple[float, float], score: ScoreBreakdown | 
     shape = {"root": "square", "answer": "star", "reflection": "diamond"}.get(node.kind, "dot")
     if source == "model":
         shape = "triangle"
+    if mctsr_view.is_dummy(node):
+        shape, border = "hexagon", mctsr_view.DUMMY_COLOUR
     options: dict[str, Any] = {
         "label": node_label(node, score, label_by, highlight.changed.get(node.id), rule),
         "title": node_tooltip(node, score, rule),
@@ -304,8 +246,9 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
     """The tree as a DiGraph whose node and edge attributes are vis-network options.
 
     ``scores`` is the engine's current selection score of each node under the selection
-    ``rule`` (``engine.core.selection.tree_scores``); it is shown, never recomputed here,
-    and labelled by the rule's name.
+    ``rule`` (``engine.core.phases.scores_for``; ``rule`` is ``mctsr`` for MCTSr's UCT); it
+    is shown, never recomputed here, and labelled by the rule's name. Under MCTSr a refine
+    edge (a rewrite after a critique) is dashed and labelled, the dummy answer a hexagon.
     """
     graph = nx.DiGraph(roles={
         "phase": highlight.phase, "path": list(highlight.path),
@@ -335,6 +278,7 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
             edge.update(dashes=[8, 6], color=REFLECTION_COLOUR, width=2.5)
         elif reflection_source(node) == "model":
             edge.update(color=MODEL_REFLECTION_COLOUR, width=2)
+        edge.update(mctsr_view.refine_edge(node) or {})
         if (node.parent, node.id) in path_edges:
             edge.update(color=HIGHLIGHT_COLOUR, width=5)
         graph.add_edge(node.parent, node.id, **edge)
@@ -408,6 +352,7 @@ def legend_marks() -> list[tuple[str, str]]:
          "dashed branch)"),
         (swatch + f"background: {MODEL_REFLECTION_COLOUR}; clip-path: polygon(50% 0, 100% "
          "100%, 0 100%)", "the model reflected by itself (triangle)"),
+        *mctsr_view.legend_marks(swatch),
     ]
 
 

@@ -11,9 +11,11 @@ write out the breakdown's own terms.
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 
+from app.web import teaching_mctsr
 from app.web.graph import backprop_changes, format_score
+from app.web.markup import literal as literal
 from engine.core.config import SearchConfig
 from engine.core.events import (
     Backpropagated,
@@ -37,8 +39,12 @@ PHASE_TITLES = {
 }
 
 
-def explain(tree: Tree, event: Event, config: SearchConfig) -> str:
-    """What ``event`` (already applied to ``tree``) did, in plain words and numbers."""
+def explain(tree: Tree, event: Event, config: SearchConfig,
+            history: Sequence[Event] = ()) -> str:
+    """What ``event`` (already applied to ``tree``) did, in plain words and numbers;
+    ``history``: the run's events (MCTSr's backups are explained from them)."""
+    if config.algorithm == "mctsr" and (not isinstance(event, Expanded) or event.in_cycle):
+        return teaching_mctsr.explain(tree, event, config, history)
     if isinstance(event, Selected):
         return explain_selection(tree, event, config)
     if isinstance(event, Expanded):
@@ -68,15 +74,6 @@ def score_formula(score: ScoreBreakdown, parent_visits: int, config: SearchConfi
     return (f"{score.exploitation:.3f} + {c:g}·{score.prior:.3f}·{root} / "
             f"(1 + {score.visits}) = {score.exploitation:.3f} + {score.exploration:.3f} = "
             f"**{format_score(score.total)}**")
-
-
-def literal(text: str) -> str:
-    """``text`` (which may come from the model, e.g. a step check's reason) as one Markdown
-    code span: shown as written, never as a link, an image or markup."""
-    flat = " ".join(text.split())
-    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {flat} {fence}"
 
 
 RULE_FORMULAS = {"uct": "Q + c·√(ln N_parent / N)", "puct": "Q + c·P·√N_parent / (1 + N)"}
@@ -158,7 +155,10 @@ ORIGIN_NOTES: dict[str, str] = {
 
 def event_title(event: Event) -> str:
     """The event's phase title, with its origin when it is an expansion outside the
-    four-phase cycle: ``2 · Expansion (beam search step)``."""
+    four-phase cycle: ``2 · Expansion (beam search step)``; MCTSr's simulation (sampled
+    self-rewards, no rollout) is ``3 · Simulation (self-reward)``."""
+    if isinstance(event, Simulated) and event.rollout.rewards:
+        return "3 · Simulation (self-reward)"
     origin = event.origin if isinstance(event, Expanded) else "phase"
     return PHASE_TITLES[event.phase] + ORIGIN_NOTES[origin]
 

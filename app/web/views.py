@@ -16,16 +16,12 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from app.web.graph import (
-    Highlight,
-    LabelBy,
-    format_q,
-    format_score,
-    highlight_for,
-    tree_digraph,
-    vis_data,
-)
+from app.web import mctsr_inspector
+from app.web.graph import LabelBy, format_q, format_score, tree_digraph, vis_data
 from app.web.graph_component import graph_component
+from app.web.highlight import Highlight, highlight_for
+from app.web.mctsr_inspector import MCTSR_Q_LABEL
+from app.web.mctsr_view import is_mctsr, rule_label, rule_name
 from app.web.state import PANELS, Key, MomentKeys
 from app.web.teaching import event_title, explain, score_formula
 from engine.core.config import SearchConfig
@@ -37,9 +33,9 @@ from engine.core.events import (
     Selected,
     SelectionLevel,
 )
-from engine.core.phases import closed_for, next_selection
+from engine.core.phases import closed_for, next_selection, scores_for
 from engine.core.report import iteration_label, iteration_number
-from engine.core.selection import children_scores, pick, tree_scores
+from engine.core.selection import children_scores, pick
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
 from engine.tasks.answers import label_answer
@@ -52,10 +48,12 @@ VERDICT_ICONS = {True: ":material/check_circle:", False: ":material/cancel:",
 LABEL_CHOICES: tuple[LabelBy, ...] = ("nq", "score", "text")
 
 
-def merge_highlights(tree: Tree, events: Sequence[Event]) -> Highlight:
+def merge_highlights(tree: Tree, events: Sequence[Event],
+                     history: Sequence[Event] = ()) -> Highlight:
     """One highlight for a step of several events (an iteration): the path, new children,
-    rolled-out node and changes of all of them; the phase of the last."""
-    parts = [highlight_for(tree, e) for e in events]
+    rolled-out node and changes of all of them; the phase of the last. ``history``: the
+    run's events (MCTSr's Q before a backup is read from them)."""
+    parts = [highlight_for(tree, e, history) for e in events]
     if not parts:
         return Highlight()
     changed = {k: v for h in parts for k, v in h.changed.items()}
@@ -85,9 +83,8 @@ def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
                  selected: int | None, view_key: str, keys: MomentKeys) -> None:
     """The interactive graph and the select box that mirrors its selection."""
     label_by = cast(LabelBy, keys.labels.get() if keys.labels.get() in LABEL_CHOICES else "nq")
-    scores = tree_scores(tree, config.selection, config.exploration, closed_for(tree, config))
-    data = vis_data(tree_digraph(tree, scores, highlight, label_by=label_by,
-                                 rule=config.selection))
+    data = vis_data(tree_digraph(tree, scores_for(tree, config), highlight,
+                                 label_by=label_by, rule=rule_name(config)))
 
     def on_click() -> None:
         clicked = keys.graph.get()
@@ -103,7 +100,8 @@ def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
         st.selectbox("Selected node (or click one in the graph)", ids, key=keys.node.name,
                      format_func=lambda n: node_choice_label(tree, n))
     with right:
-        names = {"nq": "numbers (N, Q)", "score": f"{config.selection.upper()} score",
+        names = {"nq": "numbers (N, Q)",
+                 "score": f"{rule_label(rule_name(config))} score",
                  "text": "short text"}
         st.radio("Labels", LABEL_CHOICES, key=keys.labels.name, horizontal=True,
                  format_func=names.__getitem__,
@@ -121,9 +119,20 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     st.code(path_text, language=None, wrap_lines=True)
     cols = st.columns(5)
     cols[0].metric("N (visits)", node.visits)
-    cols[1].metric("W (value sum)", f"{node.value_sum:.3f}")
-    cols[2].metric("Q = W / N", format_q(node, 3),
-                   help="Undefined (—) before the first visit." if not node.visits else None)
+    if is_mctsr(config):
+        reward = mctsr_inspector.stored_reward(events, node)
+        cols[1].metric("reward (min + mean) / 2",
+                       "—" if reward is None else f"{reward:.3f}",
+                       help="The engine's value of this answer's sampled self-rewards.")
+        cols[2].metric(MCTSR_Q_LABEL, format_q(node, 3),
+                       help="MCTSr's Q: the answer's reward, then (Q + max child Q) / 2 at "
+                       "each backup through it (the root: the best child's Q). Undefined "
+                       "(—) before the first visit.")
+    else:
+        cols[1].metric("W (value sum)", f"{node.value_sum:.3f}")
+        cols[2].metric("Q = W / N", format_q(node, 3),
+                       help="Undefined (—) before the first visit." if not node.visits
+                       else None)
     cols[3].metric("prior (log p)", f"{node.prior:.3f}")
     cols[4].metric("tokens spent", node.tokens_spent)
     if node.value is not None:
@@ -134,10 +143,14 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     if node.answer is not None or node.terminal:
         st.caption("Answer and verdict")
         st.text(f"{node.answer or '(no answer)'} — {VERDICT_WORDS[node.verdict]}")
-    if node.parent is not None:
+    if is_mctsr(config):
+        mctsr_inspector.render_answer(tree, events, node)
+        mctsr_inspector.render_candidates(tree, config, events, node)
+    elif node.parent is not None:
         render_sibling_scores(tree, config, events, node)
     st.caption(next_selection_line(tree, config))
-    render_rollouts(node.rollouts)
+    if not is_mctsr(config):
+        render_rollouts(node.rollouts)
 
 
 def last_level_through(events: Sequence[Event], parent: int) -> tuple[int, SelectionLevel] | None:
@@ -182,6 +195,10 @@ def next_selection_line(tree: Tree, config: SearchConfig) -> str:
         nxt = next_selection(tree, config)
     except SearchExhausted as err:
         return f"Next selection: none. {err}"
+    if is_mctsr(config):
+        return (f"Next selection would refine #{nxt.path[-1]} (path "
+                + " → ".join(f"#{n}" for n in nxt.path)
+                + "): the best MCTSr UCT among the candidates, the tree as it stands")
     return "Next selection would walk " + " → ".join(f"#{n}" for n in nxt.path) + \
         " (the tree as it stands; closed nodes skipped, stopping where widening adds a child)"
 
@@ -228,15 +245,17 @@ def render_rollouts(rollouts: Sequence[Rollout]) -> None:
             st.text(f"answer: {rollout.answer or '(none)'}")
 
 
-def render_teaching(tree: Tree, config: SearchConfig, events: Sequence[Event]) -> None:
-    """What the last phase(s) did, in words and numbers."""
+def render_teaching(tree: Tree, config: SearchConfig, events: Sequence[Event],
+                    history: Sequence[Event] = ()) -> None:
+    """What the last phase(s) did (``events``), in words and numbers; ``history``: every
+    event of the run so far (MCTSr's backups are explained from them)."""
     if not events:
         st.info("Nothing has run yet. Press **Next phase** to watch selection start at the "
                 "root.")
         return
     for event in events:
         st.markdown(f"##### {event_title(event)}")
-        st.markdown(explain(tree, event, config))
+        st.markdown(explain(tree, event, config, history))
 
 
 @dataclass(frozen=True)
@@ -293,17 +312,19 @@ def render_policy_chart(tree: Tree, config: SearchConfig, node_id: int) -> None:
     (``engine.core.selection.children_scores``), for the node's children."""
     node = tree.nodes[node_id]
     children = [tree.nodes[c] for c in node.children]
-    st.caption(f"Visit share π vs prior P among the children of #{node_id}")
+    st.caption(f"Visit share π among the children of #{node_id}" if is_mctsr(config) else
+               f"Visit share π vs prior P among the children of #{node_id}")
     if not children:
         st.info(f"#{node_id} has no children yet.")
         return
-    scores = children_scores(tree, node_id, config.selection, config.exploration)
     total = sum(c.visits for c in children) or 1
     frame = pd.DataFrame({
         "child": [f"#{c.id}" for c in children],
         "visit share π": [c.visits / total for c in children],
-        "prior P": [s.prior for s in scores],
     }).set_index("child")
+    if not is_mctsr(config):  # MCTSr has no prior: its children are rewrites, not steps
+        scores = children_scores(tree, node_id, config.selection, config.exploration)
+        frame["prior P"] = [s.prior for s in scores]
     st.bar_chart(frame, stack=False)
 
 
@@ -311,7 +332,7 @@ def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
                   step_events: Sequence[Event], *, keys: MomentKeys, view_key: str) -> None:
     """Graph, inspector, teaching panel and charts for ``tree`` after ``events``;
     ``step_events`` are the ones just run (highlighted and explained)."""
-    highlight = merge_highlights(tree, step_events)
+    highlight = merge_highlights(tree, step_events, events)
     render_graph(tree, config, highlight, selected=selected_node(tree, keys.node),
                  view_key=view_key, keys=keys)
     node_id = selected_node(tree, keys.node)
@@ -322,7 +343,7 @@ def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
     if panel == "Inspector":
         render_inspector(tree, config, events, node_id)
     elif panel == "What just happened":
-        render_teaching(tree, config, step_events)
+        render_teaching(tree, config, step_events, events)
     else:
         render_charts(tree, config, events, node_id)
 

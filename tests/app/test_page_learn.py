@@ -9,10 +9,12 @@ def test_learn_explains_with_the_apps_own_pictures(app: AppTest) -> None:
     app.switch_page("page_scripts/learn.py").run()
     assert not app.exception
     headers = [h.value for h in app.header]
-    assert headers == ["The four phases", "UCT vs PUCT", "The confidence reward", "Reflection"]
-    assert [s.value for s in app.subheader] == [
+    assert headers == ["The four phases", "UCT vs PUCT", "The confidence reward", "Reflection",
+                       "MCTSr: Monte Carlo Tree Self-Refine"]
+    assert [s.value for s in app.subheader][:4] == [
         "1 · Selection", "2 · Expansion", "3 · Simulation (rollout)", "4 · Backpropagation"]
-    assert len(app.get("component_instance")) == 5  # four phases and the reflection
+    # Four phases and the reflection, then MCTSr's four phases (test_page_mctsr).
+    assert len(app.get("component_instance")) == 9
     text = "\n".join(m.value for m in app.markdown)
     assert "← **chosen**" in text and "W = " in text and "Q: " in text
     rules = app.dataframe[0].value

@@ -1,5 +1,5 @@
-"""Learn: the four phases, UCT vs PUCT, the confidence reward and reflection, drawn with
-the app's own graph on a small worked example."""
+"""Learn: the four phases, UCT vs PUCT, the confidence reward, reflection and MCTSr, drawn
+with the app's own graph on small worked examples."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import pandas as pd
 import streamlit as st
 
-from app.web.graph import highlight_for, tree_digraph, vis_data
+from app.web.graph import tree_digraph, vis_data
 from app.web.graph_component import graph_component
+from app.web.highlight import highlight_for
 from app.web.learn_examples import (
     PROBLEM,
     REWARD,
@@ -17,13 +18,18 @@ from app.web.learn_examples import (
     confidence_examples,
     example_events,
 )
-from app.web.teaching import PHASE_TITLES, explain
+from app.web.learn_mctsr import CONFIG as MCTSR_CONFIG
+from app.web.learn_mctsr import PROBLEM as MCTSR_PROBLEM
+from app.web.learn_mctsr import SHOWN_ITERATION, mctsr_example_events
+from app.web.mctsr_view import rule_name
+from app.web.teaching import PHASE_TITLES, event_title, explain
 from app.web.views import confidence_html
 from engine.core.config import SearchConfig
-from engine.core.events import Event, Simulated
-from engine.core.phases import closed_for
-from engine.core.selection import children_scores, tree_scores
+from engine.core.events import PHASES, Event, Simulated
+from engine.core.phases import scores_for
+from engine.core.selection import children_scores
 from engine.core.tree import fold
+from engine.strategies.mctsr import DUMMY_ANSWER
 from engine.tasks.reflection import REFLECTION_LINE
 
 PICTURE_HEIGHT = 340
@@ -41,9 +47,9 @@ PHASE_WORDS = {
 
 def picture(events: list[Event], upto: int, key: str, config: SearchConfig) -> None:
     tree = fold(PROBLEM, events[:upto])
-    scores = tree_scores(tree, config.selection, config.exploration, closed_for(tree, config))
-    graph = vis_data(tree_digraph(tree, scores, highlight_for(tree, events[upto - 1]),
-                                  rule=config.selection))
+    highlight = highlight_for(tree, events[upto - 1], events[:upto])
+    graph = vis_data(tree_digraph(tree, scores_for(tree, config), highlight,
+                                  rule=rule_name(config)))
     graph_component(graph, selected=None, view_key=key, key=key, height=PICTURE_HEIGHT)
 
 
@@ -119,6 +125,44 @@ def reflection(events: list[Event], config: SearchConfig) -> None:
     picture(events, len(events), "learn-reflection", config)
 
 
+MCTSR_WORDS = {
+    "select": "Score every answer in the tree at once (not level by level) by MCTSr's UCT, "
+              "Q + c·√(ln(N_parent + 1) / (N + ε)), and take the best candidate. An answer "
+              "is no candidate once it is fully expanded: it has the most children allowed, "
+              "or a child whose Q beats its own.",
+    "expand": "Self-refine the selected answer: a critique of it, then a rewrite that uses "
+              "the critique. The rewrite is the one new child (a dashed refine edge).",
+    "simulate": "Sample the new answer's self-reward several times; its Q is (min + mean) / "
+                "2 of the samples: the mean, pulled toward the worst sample.",
+    "backprop": "The new answer's Q is its reward; each answer above it becomes (Q + max "
+                "child Q) / 2; the root, which is no answer, takes its best child's Q.",
+}
+
+
+def mctsr(events: list[Event]) -> None:
+    st.header("MCTSr: Monte Carlo Tree Self-Refine")
+    st.write("MCTSr (Zhang et al. 2024; the setting Algorithm = mctsr) searches over whole "
+             "answers instead of steps: every node below the root is an answer, and a child "
+             "is a rewrite of its parent after a critique. The root is expanded once, into "
+             f"the model's first answer and the dummy answer “{DUMMY_ANSWER}” (worth 0, a "
+             "grey hexagon). Below is iteration "
+             f"{SHOWN_ITERATION + 1} of a small MCTSr search on '{MCTSR_PROBLEM}' (the model's "
+             "answers and self-rewards are made up; every score, value and Q is the "
+             "engine's), one picture per phase.")
+    start = 4 * SHOWN_ITERATION
+    for offset, phase in enumerate(PHASES):
+        upto = start + offset + 1
+        event = events[upto - 1]
+        st.subheader("MCTSr " + event_title(event))
+        st.write(MCTSR_WORDS[phase])
+        tree = fold(MCTSR_PROBLEM, events[:upto])
+        left, right = st.columns([3, 2])
+        with left:
+            picture(events, upto, f"learn-mctsr-{phase}", MCTSR_CONFIG)
+        with right:
+            st.markdown(explain(tree, event, MCTSR_CONFIG, events[:upto]))
+
+
 def main() -> None:
     st.title("Learn")
     # The worked example selects without widening and values rollouts by confidence.
@@ -128,6 +172,7 @@ def main() -> None:
     uct_vs_puct(events)
     confidence_reward(events)
     reflection(events, config)
+    mctsr(mctsr_example_events())
 
 
 main()

@@ -17,7 +17,9 @@ from engine.core.config import make_config, setting_applies
 from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
 
-SIDEBAR_SETTINGS = ("task", "seed", "reference_answer")
+# Settings drawn in the sidebar itself, not in "Search settings": the task and the algorithm
+# (MCTS or MCTSr) beside the problem. (A page script shows a bare string, so no docstring.)
+SIDEBAR_SETTINGS = ("task", "algorithm", "seed", "reference_answer")
 # While a batch runs, the workspace reruns itself this often; each rerun runs iterations
 # for up to state.BATCH_DRAW_S seconds, then draws the tree once.
 BATCH_TICK_S = 0.1
@@ -67,7 +69,10 @@ def setting_widget(spec: SettingSpec) -> None:
                         min_value=int(spec.min_value) if spec.min_value is not None else None,
                         max_value=int(spec.max_value) if spec.max_value is not None else None)
     elif spec.kind == "float":
-        st.number_input(label, key=key, help=help_text, step=0.1, format="%.2f",
+        # A small default (MCTSr's eps, 0.001) gets the digits and the step to show it.
+        small = isinstance(spec.default, float) and 0 < abs(spec.default) < 0.01
+        st.number_input(label, key=key, help=help_text, step=spec.default if small else 0.1,
+                        format="%.4f" if small else "%.2f",
                         min_value=spec.min_value, max_value=spec.max_value)
     else:
         st.text_input(label, key=key, help=help_text)
@@ -87,6 +92,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.subheader("Problem")
         setting_widget(specs["task"])
+        setting_widget(specs["algorithm"])
         values = config_values()
         if values["task"] == "freeform" and \
                 state.MODEL_NAME.get().strip() in ("", DEMO_MODEL_NAME):
@@ -169,8 +175,12 @@ def controls(live: LiveRun) -> None:
                    help="Run N iterations, each saved as it ends; the tree is redrawn "
                    "every 2 seconds or so. Stop ends it after the iteration in flight.")
     node = selected_node(live.search.tree, state.LIVE.node)
+    mctsr = live.search.config.algorithm == "mctsr"
     reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
-                             help=f"Append '{REFLECTION_LINE}' as a new branch under the "
+                             disabled=mctsr,
+                             help="An MCTSr run refines its answers itself: a reflection by "
+                             "hand is for MCTS runs." if mctsr else
+                             f"Append '{REFLECTION_LINE}' as a new branch under the "
                              "selected node.")
     try:
         if phase:
