@@ -106,6 +106,9 @@ class ChildSpec:
     critique: str | None = None
     """MCTSr: the critique this answer rewrites its parent's with (the reflection line for
     a model trained on it, the model's own critique for a chat model); ``None`` elsewhere."""
+    placeholder: bool = False
+    """An answer the model did not write, standing in for one (MCTSr's dummy answer): it
+    is never reported as the search's answer."""
     critique_tokens: int = 0
     """MCTSr: tokens the model generated for the critique (0 for the reflection line,
     which is given, not generated)."""
@@ -396,4 +399,5 @@ def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
         dead=_optional_str(c.get("dead")),
         critique=_optional_str(c.get("critique")),
         critique_tokens=int(c.get("critique_tokens") or 0),
+        placeholder=_bool(c.get("placeholder", False)),
     )

@@ -72,6 +72,8 @@ class Node:
     """MCTSr: the critique this answer rewrote its parent's with (``ChildSpec.critique``)."""
     rewards: list[float] = field(default_factory=list)
     """MCTSr: the sampled self-rewards of this answer (``Rollout.rewards``)."""
+    placeholder: bool = False
+    """An answer the model did not write, standing in for one (MCTSr's dummy answer)."""
     backed_q: float | None = None
     """MCTSr: Q as its backup rule left it (``Backpropagated.q_after``); ``None`` under
     MCTS, whose Q is the mean value."""
@@ -215,7 +217,7 @@ def _add_children(tree: Tree, event: Expanded) -> None:
             text=spec.text, token_ids=list(spec.token_ids), prior=spec.prior,
             count=spec.count, confidences=list(spec.confidences), terminal=spec.terminal,
             answer=spec.answer, verdict=spec.verdict, ended=spec.ended, value=spec.value,
-            dead=spec.dead, critique=spec.critique,
+            dead=spec.dead, critique=spec.critique, placeholder=spec.placeholder,
             iteration_created=event.iteration, origin=event.origin,
             tokens_spent=len(spec.token_ids) * spec.count + spec.critique_tokens,
         ))
@@ -256,11 +258,13 @@ def best_answer(tree: Tree) -> tuple[str | None, bool | None]:
     one; among equals, the answer reached most often (its nodes' visits and its rollouts),
     then the one with the higher mean value. The visits of the node a rollout started from
     do not count: a wrong answer that search kept reflecting on must not win by them.
+    A placeholder (MCTSr's dummy answer, which the model did not write) is no candidate.
     """
     support: dict[str, list[float]] = {}  # answer -> [times reached, value sum, rank]
     for node in tree.nodes:
+        # A placeholder the model did not write (MCTSr's dummy) is never reported.
         reached = [(node.answer, node.verdict, float(node.visits), node.value_sum)] \
-            if node.terminal \
+            if node.terminal and not node.placeholder \
             else []
         reached += [(r.answer, r.verdict, 1, r.value) for r in node.rollouts]
         for answer, verdict, times, value in reached:
@@ -287,5 +291,5 @@ def node_summary(node: Node) -> dict[str, Any]:
         "answer": node.answer, "verdict": node.verdict, "count": node.count,
         "tokens_spent": node.tokens_spent, "iteration_created": node.iteration_created,
         "value": node.value, "dead": node.dead, "critique": node.critique,
-        "rewards": list(node.rewards),
+        "rewards": list(node.rewards), "placeholder": node.placeholder,
     }

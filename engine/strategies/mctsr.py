@@ -68,7 +68,7 @@ class Refiner:
             dummy_judgement = s.task.judge(DUMMY_ANSWER + "\n", False)
             dummy = ChildSpec(first + 1, "answer", DUMMY_ANSWER, (), 0.0, 1, (), True,
                               dummy_judgement.answer, dummy_judgement.verdict, None,
-                              DUMMY_REWARD)
+                              DUMMY_REWARD, placeholder=True)
             reason = ("MCTSr starts: the model's first answer, and the dummy answer "
                       f"{DUMMY_ANSWER!r} (worth {DUMMY_REWARD:g}), as in the paper"
                       + self._stopped(sample))

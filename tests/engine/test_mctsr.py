@@ -22,7 +22,7 @@ from engine.core.mctsr import (
     refine_uct,
     reward_q,
 )
-from engine.core.tree import Node, Tree, apply, check_invariants, fold
+from engine.core.tree import Node, Tree, apply, best_answer, check_invariants, fold
 from engine.errors import InputError, SearchExhausted
 from engine.strategies.mctsr import DUMMY_ANSWER, NOTHING_TO_REFLECT
 from engine.strategies.search import Search
@@ -129,6 +129,7 @@ def test_the_first_iteration_adds_the_first_answer_and_the_dummy(demo_model: HFM
     first, dummy = (search.tree.nodes[c] for c in search.tree.root.children)
     assert first.kind == dummy.kind == "answer" and first.token_ids and first.critique is None
     assert dummy.text == DUMMY_ANSWER and dummy.value == 0.0 and dummy.token_ids == []
+    assert dummy.placeholder and not first.placeholder
     assert dummy.visits == 0 and first.visits == 1 == search.tree.root.visits
     simulated = events[2]
     assert simulated.node == first.id and len(simulated.rollout.rewards) == 3
@@ -194,6 +195,16 @@ def test_resume_continues_with_the_same_events(demo_model: HFModel) -> None:
     assert resumed.tree.tokens.generated == whole.tree.tokens.generated
 
 
+def test_the_dummy_is_never_the_reported_answer(demo_model: HFModel) -> None:
+    search = Search(demo_model, make_config(algorithm="mctsr", seed=7), "1 5 5 5")
+    search.run(6)
+    dummy = search.tree.nodes[2]
+    assert dummy.text == DUMMY_ANSWER and dummy.visits > 0
+    answer, _ = best_answer(search.tree)
+    written = {n.answer for n in search.tree.nodes if n.token_ids and n.answer}
+    assert answer != "I don't know" and (answer in written if written else answer is None)
+
+
 def test_reflection_by_hand_is_refused_in_an_mctsr_run(demo_model: HFModel) -> None:
     search = Search(demo_model, make_config(algorithm="mctsr", seed=1), "1 2 4 7")
     search.step_iteration()
@@ -227,7 +238,7 @@ def test_the_cli_search_is_stored_and_replays_at_every_phase(
         assert check_invariants(live.tree) == []
     assert store.tree_at(report["run_id"]) == live.tree
     assert report["iterations"] == 8 or report["stopped"] is not None
-    assert report["solved"] is (report["stopped"] is not None)
+    assert (report["solved"] is True) == (report["stopped"] is not None)
 
 
 def test_a_chat_model_critiques_then_rewrites() -> None:
