@@ -7,11 +7,13 @@
   attempt; a chat model is asked for a critique and then for a rewrite (the task's two
   prompts). Only the parent's answer is read, never the whole chain of rewrites.
 - **simulate**: the new answer's self-reward, ``reward_samples`` samples, under the
-  search's evaluator. The verifier decides where it can: a verified-correct answer is
-  worth 1 in every sample, a verified-wrong one 0. Otherwise (an attempt cut short at a
-  step the step check rejected, or at the length limit) ``self-eval`` draws the model's
-  verdict on the last state the attempt reached legally (sure 1, impossible 0) once per
-  sample; an attempt without a legal step is worth 0.
+  search's evaluator. A verified-correct answer is worth 1 in every sample. The verifier
+  also decides a wrong answer (0), as it does for MCTS's state values, except under
+  ``confidence`` (the mean token confidence). Otherwise (an attempt cut short at a step
+  the step check rejected, or at the length limit) ``step-check`` gives 1 when every step
+  is legal, and ``self-eval`` draws the model's verdict on the last state the attempt
+  reached legally (sure 1, impossible 0) once per sample; an attempt without a legal step
+  is worth 0.
 - **backpropagate**: ``engine.core.mctsr.backup_values``.
 """
 
@@ -182,11 +184,11 @@ class Refiner:
             return (0.0,) * n, "the verifier: not verified correct"
         if kind == "confidence":
             return (confidence_value(node.confidences),) * n, "mean token confidence"
+        if node.answer is not None and node.verdict is False:
+            return (0.0,) * n, "the verifier: a wrong answer"
         legal, steps, rejected = self._legal_part(node.text)
         if kind == "step-check":
             return (0.0 if rejected else 1.0,) * n, "step check of every step"
-        if node.answer is not None and node.verdict is False:
-            return (0.0,) * n, "the verifier: a wrong answer"
         if not steps:
             return (0.0,) * n, "no legal step to judge"
         prompt = s.task.value_prompt(legal)
