@@ -206,8 +206,8 @@ def test_a_page_opened_by_its_url_keeps_the_apps_navigation(
         page.get_by_role("link", name=name, exact=True).wait_for()
     assert page.get_by_role("link", name="streamlit app").count() == 0
     frames = page.locator(GRAPH_FRAME)
-    frames.nth(4).wait_for()
-    assert frames.count() == 5
+    frames.nth(8).wait_for()
+    assert frames.count() == 9  # MCTS's four phases and reflection, MCTSr's four phases
     # Opened below the root, Streamlit's page first probes its server one level down
     # (/learn/_stcore/...), gets 404 and retries at the root: those two, and nothing else.
     probes = [f"404 {server.url}/learn/_stcore/health",
@@ -217,4 +217,69 @@ def test_a_page_opened_by_its_url_keeps_the_apps_navigation(
                                     "status of 404 (Not Found)"] * 2
     watch.console_errors.clear()
     watch.failed_responses.clear()
+    watch.check()
+
+
+REWARD_ARITHMETIC = re.compile(r"self-rewards ([\d., ]+): (Q = \(min \+ mean\) / 2 = "
+                               r"\(([\d.]+) \+ ([\d.]+)\) / 2 = ([\d.]+))")
+
+
+def test_an_mctsr_run_shows_refine_edges_and_reward_arithmetic(
+        watched: tuple[Page, Watch]) -> None:
+    page, watch = watched
+    page.get_by_label("Algorithm", exact=True).click()
+    page.get_by_role("option", name="mctsr", exact=True).click()
+    # MCTSr's own settings are shown now, eps with the digits that show it.
+    expect(page.get_by_label("MCTSr ε", exact=True)).to_have_value("0.0010", timeout=120_000)
+    pose_problem(page, "4 5 6 10")
+    wait_status(page, r"after 0 iterations · next phase: select · 1 nodes")
+    page.get_by_text("What just happened", exact=True).click()
+    page.get_by_text("Nothing has run yet").wait_for()
+
+    # Iteration 1, phase by phase: the root becomes the first answer and the dummy.
+    click_button(page, "Next phase")
+    wait_status(page, r"iteration 1 · after select · next phase: expand")
+    page.get_by_text("the tree is only the problem", exact=False).wait_for()
+    click_button(page, "Next phase")
+    wait_status(page, r"iteration 1 · after expand · next phase: simulate")
+    assert wait_graph(page, nodes=3, phase="expand")["newChildren"] == [1, 2]
+    assert graph_frame(page).evaluate("() => nodes.get(2).shape") == "hexagon"
+    click_button(page, "Next phase")
+    wait_status(page, r"iteration 1 · after simulate · next phase: backprop")
+    assert wait_graph(page, nodes=3, phase="simulate")["rolledOut"] == "1"
+    page.get_by_text("3 · Simulation (self-reward)").wait_for()
+    # The samples, as the tooltip of #1 lists them, and the arithmetic written from them.
+    match = REWARD_ARITHMETIC.search(tooltip_of(page, 1))
+    assert match is not None, tooltip_of(page, 1)
+    samples = [float(x) for x in match.group(1).split(", ")]
+    low, avg = min(samples), sum(samples) / len(samples)
+    assert (match.group(3), match.group(4), match.group(5)) == \
+        (f"{low:.3f}", f"{avg:.3f}", f"{(low + avg) / 2:.3f}")
+    page.get_by_text(match.group(2), exact=False).first.wait_for()
+    click_button(page, "Next phase")
+    wait_status(page, r"after 1 iteration · next phase: select")
+    wait_graph(page, nodes=3, phase="backprop")
+    page.get_by_text("Q = max child Q = max(#1", exact=False).wait_for()
+    assert graph_frame(page).evaluate(
+        "() => edges.get().filter((e) => e.label === 'refine').length") == 0
+
+    # Iteration 2 refines the best candidate: a refine edge into the new answer.
+    click_button(page, "Next iteration")
+    wait_status(page, r"after 2 iterations · next phase: select")
+    wait_graph(page, nodes=4, phase="backprop")
+    refine = graph_frame(page).evaluate(
+        "() => edges.get().filter((e) => e.label === 'refine')"
+        ".map((e) => [e.from, e.to, e.dashes])")
+    assert len(refine) == 1 and refine[0][1] == 3 and refine[0][2], refine
+    page.get_by_text("(Q + max child Q) / 2 = (", exact=False).first.wait_for()
+
+    # The rewrite in the inspector: its critique and its reward arithmetic.
+    page.get_by_text("Inspector", exact=True).click()
+    click_node(page, 3)
+    page.get_by_text("Node #3", exact=False).first.wait_for()
+    page.get_by_text(f"Critique (of #{refine[0][0]}'s answer)").wait_for()
+    match = REWARD_ARITHMETIC.search(tooltip_of(page, 3))
+    assert match is not None, tooltip_of(page, 3)
+    page.get_by_text(match.group(2), exact=False).first.wait_for()
+    page.get_by_text("Q (MCTSr backed-up)").first.wait_for()
     watch.check()
