@@ -8,7 +8,6 @@ forward pass, and identical siblings come out merged with their count.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 
 from engine.backends.hf import HFModel
-from engine.backends.kv_cache import NodeCache, NodeState
+from engine.backends.kv_cache import NodeCache, Segment, concat
 from engine.backends.protocol import Sample, StopRule, TokenCounter
 from engine.core.events import EndReason
 from engine.core.rewards import token_confidence
@@ -24,6 +23,16 @@ from engine.errors import InputError
 
 JUDGE_CHUNK = 256
 """Judge prompts per forward pass (they are short: this bounds memory, not speed)."""
+
+
+@dataclass
+class Prefix:
+    """A path's cache, assembled for one caller (who extends it in place), and the
+    next-token logits after the path's last token."""
+
+    cache: Any
+    logits: torch.Tensor
+    length: int
 
 
 @dataclass
@@ -65,28 +74,72 @@ class ModelSession:
         self.counter.forwarded += int(ids.numel())
         return logits[:, -1, :].float(), cache
 
-    def state_for(self, path: Sequence[tuple[int, Sequence[int]]]) -> NodeState:
-        """The state after the last node of ``path`` (``(node_id, token_ids)`` from the root).
+    def state_for(self, path: Sequence[tuple[int, Sequence[int]]]) -> Prefix:
+        """The cache after the last node of ``path`` (``(node_id, token_ids)`` from the
+        root), assembled for the caller to own, and the logits after its last token.
 
-        With reuse, start from the deepest cached node on the path; otherwise from scratch.
+        With reuse, every node whose segment is stored is assembled from it; the others are
+        forwarded (in as few passes as the gaps allow) and their segments stored. The last
+        token is always forwarded again, for its logits: segments keep no logits.
         """
-        start, state = 0, None
-        if self.reuse:
-            index, state = self.cache.deepest([node_id for node_id, _ in path])
-            start = index + 1
-        if start == len(path) and state is not None:
-            return state
-        ids = [t for _, tokens in path[start:] for t in tokens]
-        cache = copy.deepcopy(state.cache) if state is not None else None
-        logits, cache = self._forward(torch.tensor([ids]), cache)
-        new = NodeState(cache, logits[0], (state.length if state else 0) + len(ids))
-        if self.reuse:
-            self.remember(path[-1][0], new)
-        return new
+        from transformers import DynamicCache
+
+        pieces: list[tuple[int, int | None, int, Sequence[int], Segment | None]] = []
+        position, parent = 0, None
+        for node_id, tokens in path:
+            stored = self.cache.get(node_id, parent, position) if self.reuse else None
+            if stored is not None and stored.tokens != len(tokens):
+                stored = None
+            pieces.append((node_id, parent, position, tokens, stored))
+            position, parent = position + len(tokens), node_id
+        last = max(i for i, piece in enumerate(pieces) if len(piece[3]))
+        cache = DynamicCache(config=self.model.model.config)
+        joined: list[Segment] = []
+        run: list[int] = []
+        owners: list[tuple[int, int | None, int, int]] = []
+        logits: torch.Tensor | None = None
+
+        def join() -> None:
+            if joined:
+                keys, values = concat(joined)
+                for layer, (k, v) in enumerate(zip(keys, values, strict=True)):
+                    cache.update(k.to(self.model.device), v.to(self.model.device), layer)
+                joined.clear()
+
+        def forward() -> None:
+            nonlocal logits
+            if run:
+                logits = self._forward(torch.tensor([run]), cache)[0][0]
+                for node_id, parent_id, start, n in owners:
+                    self.cache.put(node_id, Segment.cut(cache, 0, start, start + n, parent_id))
+                run.clear()
+                owners.clear()
+
+        for i, (node_id, parent_id, start, tokens, stored) in enumerate(pieces):
+            if not tokens:
+                continue
+            if stored is None:
+                join()
+                run.extend(tokens)
+                if self.reuse:
+                    owners.append((node_id, parent_id, start, len(tokens)))
+                continue
+            forward()
+            if i == last:  # all but its last token, which is run again for the logits
+                if stored.tokens > 1:
+                    joined.append(stored.trimmed())
+                join()
+                run.append(tokens[-1])
+            else:
+                joined.append(stored)
+        join()
+        forward()
+        assert logits is not None, "the path's last token was forwarded"
+        return Prefix(cache, logits, position)
 
     def remember(self, node_id: int, state: Any) -> None:
-        """Keep ``state`` (a ``NodeState``) as ``node_id``'s cache (when reuse is on)."""
-        if self.reuse and isinstance(state, NodeState):
+        """Keep ``state`` (a ``Segment``) as ``node_id``'s (when reuse is on)."""
+        if self.reuse and isinstance(state, Segment):
             self.cache.put(node_id, state)
 
     def sample(
@@ -102,8 +155,8 @@ class ModelSession:
         keep_states = self.reuse and rule.kind != "rollout"
         rows = [_Row([], [], [], k)]
         logits = state.logits.unsqueeze(0)
-        cache = copy.deepcopy(state.cache)
-        length = state.length
+        cache = state.cache  # assembled for this call: extended in place, never copied
+        start, owner, length = state.length, path[-1][0], state.length
         cache_rows = 1  # rows currently held in ``cache``
         done: list[Sample] = []
         while rows:
@@ -126,7 +179,7 @@ class ModelSession:
             rows = []
             for i, row in enumerate(open_rows):
                 if row.ended:
-                    done.append(self._finish(row, self._row_state(cache, logits, i, length)))
+                    done.append(self._finish(row, Segment.cut(cache, i, start, length, owner)))
                 else:
                     rows.append(row)
             cache_rows = len(open_rows)
@@ -188,12 +241,7 @@ class ModelSession:
         if not row.ended and length >= self.model.context_length:
             row.ended = "context"
 
-    def _row_state(self, cache: Any, logits: torch.Tensor, i: int, length: int) -> NodeState:
-        row_cache = copy.deepcopy(cache)
-        row_cache.batch_select_indices(torch.tensor([i], device=self.model.device))
-        return NodeState(row_cache, logits[i].clone(), length)
-
-    def _finish(self, row: _Row, state: NodeState | None) -> Sample:
+    def _finish(self, row: _Row, state: Segment | None) -> Sample:
         assert row.ended is not None, "only an ended row becomes a sample"
         return Sample(row.token_ids, row.logprobs, row.confidences, row.text, row.count,
                       row.ended, state, row.rejected)
@@ -241,7 +289,7 @@ class ModelSession:
               ) -> Sample:
         """Score given tokens after ``path`` (a reflection); returns a sample with its state."""
         state = self.state_for(path)
-        cache = copy.deepcopy(state.cache)
+        cache = state.cache
         logits_all: list[torch.Tensor] = [state.logits]
         step_logits = self.model.forward(torch.tensor([list(token_ids)]), cache)[0].float()
         self.counter.forwarded += len(token_ids)
@@ -253,6 +301,7 @@ class ModelSession:
             lp = float(logp[token])
             logprobs.append(lp)
             confidences.append(token_confidence(lp, torch.topk(logp, 5).values.tolist()))
-        new_state = NodeState(cache, logits_all[-1], state.length + len(token_ids))
+        segment = Segment.cut(cache, 0, state.length, state.length + len(token_ids),
+                              path[-1][0]) if self.reuse else None
         return Sample(list(token_ids), logprobs, confidences, self.model.decode(token_ids), 1,
-                      "stop", new_state if self.reuse else None)
+                      "stop", segment)

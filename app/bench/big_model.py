@@ -1,0 +1,85 @@
+"""A model of real size for the cost benchmark, built here with random weights.
+
+``build(directory)`` writes a GPT-2-small-shaped causal LM (12 layers, width 768, 12 heads,
+1,024 positions; random weights, seeded) with the bundled demo model's tokenizer, so it
+loads like any local model and needs no download. It measures cost, not quality: its text
+is noise. With the bundled tokenizer's small vocabulary it has 86 M parameters (GPT-2
+small's 124 M include 38.6 M of embeddings for a 50,257-token vocabulary); its KV per token
+is GPT-2 small's.
+
+``deep_search(model, reuse)`` is the workload the benchmark times on it: MCTS over
+mini-steps of 32 tokens, so that paths grow long and a search without KV reuse recomputes
+them again and again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.backends.hf import DEMO_MODEL_DIR, HFModel
+from engine.core.config import make_config
+from engine.strategies.search import Search
+
+SHAPE = {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024}
+DEFAULT_DIR = Path.home() / ".cache" / "mctslab" / "bench-gpt2-small-random"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def build(directory: Path = DEFAULT_DIR, seed: int = 0) -> Path:
+    """The model's directory, written if it is not there yet."""
+    if (directory / "config.json").exists():
+        return directory
+    import torch
+    from transformers import AutoConfig, GPT2Config, GPT2LMHeadModel
+
+    demo = AutoConfig.from_pretrained(DEMO_MODEL_DIR)
+    config = GPT2Config(vocab_size=demo.vocab_size, bos_token_id=demo.bos_token_id,
+                        eos_token_id=demo.eos_token_id, pad_token_id=demo.pad_token_id,
+                        **SHAPE)
+    torch.manual_seed(seed)
+    partial = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    GPT2LMHeadModel(config).save_pretrained(partial)
+    for name in TOKENIZER_FILES:
+        if (DEMO_MODEL_DIR / name).exists():
+            shutil.copy(DEMO_MODEL_DIR / name, partial / name)
+    partial.rename(directory)
+    return directory
+
+
+@dataclass(frozen=True)
+class DeepRun:
+    """One timed deep search."""
+
+    reuse: bool
+    wall_s: float
+    forwarded: int
+    unique: int
+    generated: int
+    kv_tokens_held: int
+    tree_tokens: int
+
+    @property
+    def redundancy(self) -> float:
+        return self.forwarded / self.unique
+
+
+def deep_search(model: HFModel, reuse: bool, iterations: int = 12, seed: int = 0) -> DeepRun:
+    """MCTS over 32-token mini-steps with short rollouts, timed."""
+    config = make_config(seed=seed, cache_reuse=reuse, granularity="mini-step",
+                         mini_step_tokens=32, rollout_max_tokens=16, children=2,
+                         widening=0.0, evaluator="outcome", step_check="off",
+                         leaf_value="rollout", max_depth=16, cache_budget_mb=4096.0)
+    search = Search(model, config, "4 5 6 10")
+    started = time.perf_counter()
+    search.run(iterations)
+    wall_s = time.perf_counter() - started
+    c = search.session.counter
+    held = getattr(search.session, "cache", None)
+    tree_tokens = len(search.prompt_ids) + sum(len(n.token_ids) for n in search.tree.nodes)
+    return DeepRun(reuse, wall_s, c.forwarded, c.unique, c.generated,
+                   held.tokens if held is not None and reuse else 0, tree_tokens)
