@@ -24,6 +24,7 @@ from engine.core.config import make_config
 from engine.strategies.search import Search
 
 SHAPE = {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024}
+"""GPT-2 small's shape."""
 DEFAULT_DIR = Path.home() / ".cache" / "mctslab" / "bench-gpt2-small-random"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -38,7 +39,8 @@ def build(directory: Path = DEFAULT_DIR, seed: int = 0) -> Path:
     demo = AutoConfig.from_pretrained(DEMO_MODEL_DIR)
     config = GPT2Config(vocab_size=demo.vocab_size, bos_token_id=demo.bos_token_id,
                         eos_token_id=demo.eos_token_id, pad_token_id=demo.pad_token_id,
-                        **SHAPE)
+                        n_layer=SHAPE["n_layer"], n_embd=SHAPE["n_embd"],
+                        n_head=SHAPE["n_head"], n_positions=SHAPE["n_positions"])
     torch.manual_seed(seed)
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

@@ -40,7 +40,8 @@ def measure(puzzles: int, samples: int, seed: int) -> dict[str, dict[str, Any]]:
     torch.set_num_threads(1)
     model = HFModel()
     held_out = load_puzzles("assets/data/game24_tot_901_1000.txt")[:puzzles]
-    counts = {c: {"attempts": 0, "solved": 0, "legal_first_step": 0} for c in CONTEXTS}
+    counts: dict[str, dict[str, Any]] = {
+        c: {"attempts": 0, "solved": 0, "legal_first_step": 0} for c in CONTEXTS}
     for puzzle in held_out:
         problem = " ".join(map(str, puzzle))
         search = Search(model, make_config(seed=seed), problem)
@@ -53,7 +54,8 @@ def measure(puzzles: int, samples: int, seed: int) -> dict[str, dict[str, Any]]:
             if context:
                 path.append((-1 - len(context), model.encode_continuation(context)))
             gen = torch.Generator().manual_seed(stream_seed(seed, problem, 0, purpose))
-            return search.session.sample(path, samples, rule, 1.0, gen)
+            drawn: list[Any] = search.session.sample(path, samples, rule, 1.0, gen)
+            return drawn
 
         fresh = draw("", "fresh")
         legal = next((s.text.split("\n")[0] for s in fresh

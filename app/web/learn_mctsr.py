@@ -44,7 +44,7 @@ def _answer(node_id: int, text: str, critique: str | None) -> ChildSpec:
 def _dummy(node_id: int) -> ChildSpec:
     judged = make_task("game24", PROBLEM).judge(DUMMY_ANSWER + "\n", False)
     return ChildSpec(node_id, "answer", DUMMY_ANSWER, (), 0.0, 1, (), True, judged.answer,
-                     judged.verdict, None, DUMMY_REWARD)
+                     judged.verdict, None, DUMMY_REWARD, placeholder=True)
 
 
 PLAN: tuple[tuple[str, tuple[float, ...]], ...] = (

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.core.config import SearchConfig
-from engine.core.events import ROOT_ID, Backpropagated, Event, Selected, Simulated
+from engine.core.events import Backpropagated, Event, Selected, Simulated
 from engine.core.tree import Node
-from engine.strategies.mctsr import DUMMY_ANSWER
 
 REFINE_COLOUR = "#2c7fb8"
 """A refine edge (a rewrite after a critique) and its label."""
@@ -47,10 +46,8 @@ def is_refine(node: Node) -> bool:
 
 
 def is_dummy(node: Node) -> bool:
-    """Whether ``node`` is MCTSr's dummy answer: the root's child without a critique whose
-    text is ``DUMMY_ANSWER``."""
-    return (node.parent == ROOT_ID and node.kind == "answer" and node.critique is None
-            and node.text == DUMMY_ANSWER)
+    """Whether ``node`` is MCTSr's dummy answer (the engine marks it a placeholder)."""
+    return node.placeholder
 
 
 def refine_edge(node: Node) -> dict[str, Any] | None:
