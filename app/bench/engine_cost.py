@@ -54,6 +54,14 @@ class MctsRun:
     tokens_generated: int
     events: list[Event]
     tree: Tree
+    kv_tokens_held: int = 0
+    """Tokens whose keys and values the session's node cache holds at the end."""
+    tree_tokens: int = 0
+    """The prompt's and every node's own tokens: the tree's KV, each token once."""
+
+    @property
+    def kv_held_over_tree_kv(self) -> float:
+        return self.kv_tokens_held / self.tree_tokens
 
     @property
     def redundancy(self) -> float:
@@ -74,8 +82,11 @@ def timed_mcts(model: HFModel, iterations: int, *, cache_reuse: bool, seed: int 
     search.run(iterations)
     wall_s = time.perf_counter() - started
     c = search.session.counter
+    cache = getattr(search.session, "cache", None)
+    held = cache.tokens if cache is not None and cache_reuse else 0
+    tree_tokens = len(search.prompt_ids) + sum(len(n.token_ids) for n in search.tree.nodes)
     return MctsRun(config, iterations, wall_s, c.forwarded, c.unique, c.generated,
-                   list(search.events), search.tree)
+                   list(search.events), search.tree, held, tree_tokens)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ TARGETS = {
     "redundancy_no_reuse": (">=", 2.0),
     "iteration_time_depth10_over_depth1": ("<=", 1.5),
     "mcts_tokens_per_s_over_generate": (">=", 0.8),
+    "kv_held_over_tree_kv": ("<=", 1.2),
+    "kv_held_over_tree_kv_124m": ("<=", 1.2),
+    "reuse_speedup_124m": (">=", 1.5),
+    "redundancy_no_reuse_124m": (">=", 2.0),
 }
 
 
@@ -91,6 +95,8 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
         "mcts_tokens_per_s_over_generate": round(speed.ratio, 3),
         "generate_calls": speed.generate_calls,
         "mcts_tokens_per_s_no_reuse": round(no_reuse.tokens_per_s, 1),
+        "kv_held_over_tree_kv": round(reuse.kv_held_over_tree_kv, 3),
+        **_big_model(quick, threads),
         "storage": _storage(reuse, quick),
         "graph_html_ms": _graph(quick),
     }
@@ -111,6 +117,37 @@ def _depth_report(reuse: Any, none: Any, repeats: int) -> dict[str, Any]:
             "what": f"one expansion ({reuse.children} x {reuse.expansion_tokens} tokens) + "
                     f"one rollout ({reuse.rollout_tokens} tokens) at a node of depth d in a "
                     f"chain of {reuse.node_tokens}-token nodes; median of {repeats}",
+        },
+    }
+
+
+def _big_model(quick: bool, threads: int) -> dict[str, Any]:
+    """KV held and reuse against no reuse on a GPT-2-small-shaped model with random weights
+    (``app.bench.big_model``, built on first use), on a deep workload: MCTS over 32-token
+    mini-steps."""
+    from app.bench.big_model import build, deep_search
+    from engine.backends.hf import HFModel
+
+    model = HFModel(str(build()))
+    iterations = 3 if quick else 12
+    deep_search(model, True, iterations=2)  # warm up
+    reuse = deep_search(model, True, iterations=iterations)
+    none = deep_search(model, False, iterations=iterations)
+    params = sum(p.numel() for p in model.model.parameters())
+    return {
+        "kv_held_over_tree_kv_124m": round(reuse.kv_tokens_held / reuse.tree_tokens, 3),
+        "reuse_speedup_124m": round(none.wall_s / reuse.wall_s, 3),
+        "redundancy_no_reuse_124m": round(none.redundancy, 3),
+        "big_model": {
+            "what": f"GPT-2-small shape (12 layers, width 768), random weights, the bundled "
+                    f"tokenizer: {params / 1e6:.1f} M parameters; {iterations} iterations of "
+                    "MCTS over 32-token mini-steps, k = 2",
+            "wall_s": {"reuse": round(reuse.wall_s, 2), "no_reuse": round(none.wall_s, 2)},
+            "tokens": {"reuse": {"forwarded": reuse.forwarded, "unique": reuse.unique,
+                                 "generated": reuse.generated},
+                       "no_reuse": {"forwarded": none.forwarded, "unique": none.unique,
+                                    "generated": none.generated}},
+            "redundancy_reuse": round(reuse.redundancy, 3),
         },
     }
 
@@ -184,6 +221,16 @@ def render(report: dict[str, Any]) -> str:
         f"MCTS tokens/s: {report['mcts_tokens_per_s']}  vs plain generate on the same calls: "
         f"{report['generate_tokens_per_s']}  ratio {report['mcts_tokens_per_s_over_generate']}"
         f"  {mark('mcts_tokens_per_s_over_generate')}",
+        f"KV held / the tree's own KV: {report['kv_held_over_tree_kv']}  "
+        f"{mark('kv_held_over_tree_kv')}",
+        f"{report['big_model']['what']}:",
+        f"  KV held / the tree's own KV: {report['kv_held_over_tree_kv_124m']}  "
+        f"{mark('kv_held_over_tree_kv_124m')}",
+        f"  wall time reuse off / on: {report['reuse_speedup_124m']} "
+        f"({report['big_model']['wall_s']['no_reuse']} s / "
+        f"{report['big_model']['wall_s']['reuse']} s)  {mark('reuse_speedup_124m')}",
+        f"  redundancy without reuse: {report['redundancy_no_reuse_124m']} (with reuse "
+        f"{report['big_model']['redundancy_reuse']})  {mark('redundancy_no_reuse_124m')}",
         f"storage: append one iteration {storage['append_iteration_ms_median']} ms (median), "
         f"replay {storage['iterations']} iterations {storage['replay_last_iteration_s']} s",
         "graph HTML build: " + ", ".join(f"{n} nodes {ms} ms"

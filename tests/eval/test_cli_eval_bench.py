@@ -90,3 +90,10 @@ def test_bench_quick_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["storage"]["append_iteration_ms_median"] > 0
     assert set(report["graph_html_ms"]) == {"500"} or set(report["graph_html_ms"]) == {500}
     assert set(report["met"]) == set(report["targets"])
+    # KV stored once: the cache holds each of the tree's tokens once, on both models.
+    assert 0.9 <= report["kv_held_over_tree_kv"] <= 1.0
+    assert 0.9 <= report["kv_held_over_tree_kv_124m"] <= 1.0
+    big = report["big_model"]
+    assert big["tokens"]["reuse"]["forwarded"] < big["tokens"]["no_reuse"]["forwarded"]
+    assert big["tokens"]["reuse"]["generated"] == big["tokens"]["no_reuse"]["generated"]
+    assert report["redundancy_no_reuse_124m"] > big["redundancy_reuse"]
