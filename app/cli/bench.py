@@ -12,7 +12,7 @@ import platform
 import time
 from typing import Any
 
-from app.cli import add_json
+from app.cli import add_json, add_model
 
 TARGETS = {
     "redundancy_reuse": ("<=", 1.10),
@@ -34,8 +34,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="MCTS iterations for redundancy and speed "
                         "(default: 40; with --quick 4)")
-    parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                        help="local model directory or cached hub id (default: bundled demo)")
+    add_model(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1, the demo model is tiny)")
     # No --db: the storage figures are measured in a temporary database of their own, so
