@@ -34,9 +34,13 @@ prompt tokens the server reports it served from its prefix cache
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
+import http.client
 import json
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,12 +96,14 @@ class ServerModel:
 
     def __init__(self, spec: str, served_model: str | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        import requests
-
         self.base_url, wanted = parse_server_spec(spec, served_model)
-        self.root_url = self.base_url[: -len("/v1")]
+        parts = urlsplit(self.base_url)
+        self._secure = parts.scheme == "https"
+        self._netloc = parts.netloc
+        self._root_path = parts.path[: -len("/v1")]
         self.timeout_s = timeout_s
-        self._http = requests.Session()
+        self._connection: http.client.HTTPConnection | None = None
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, "mctslab-http")
         models = self._get_json("/v1/models").get("data")
         if not isinstance(models, list) or not models:
             raise ModelLoadError(f"The server at {self.base_url} lists no models "
@@ -115,6 +121,7 @@ class ServerModel:
         self.served_model = wanted
         info = served[wanted]
         self.name = f"{self.base_url}?model={wanted}"
+        self.device = f"server {self.base_url}"
         self.context_length = int(info.get("max_model_len") or 2048)
         root = str(info.get("root") or wanted)
         self.fingerprint = "server:" + hashlib.sha256(
@@ -129,22 +136,65 @@ class ServerModel:
 
     # -- HTTP -----------------------------------------------------------------------------
 
-    def _url(self, path: str) -> str:
-        return (self.root_url if not path.startswith("/v1") else self.base_url[:-3]) + path
+    def set_timeout(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for each answer from now on."""
+        self.timeout_s = seconds
 
-    def _request(self, method: str, path: str, body: Any = None) -> Any:
-        import requests
-
-        url = self._url(path)
+    def _request(self, method: str, path: str, body: Any = None) -> _Response:
+        """One request on the kept-alive connection, waiting at most ``timeout_s`` for the
+        whole answer (a worker thread makes it; past the limit its socket is shut)."""
+        data = None if body is None else json.dumps(body).encode()
+        future = self._worker.submit(self._exchange, method, path, data)
         try:
-            response = self._http.request(method, url, json=body, timeout=self.timeout_s)
-        except requests.Timeout:
+            return future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            self._abort()
             raise ServerError(f"The model server at {self.base_url} did not answer "
                               f"{path} within {self.timeout_s:g} s.") from None
-        except requests.ConnectionError:
-            raise ModelLoadError(f"Cannot reach the model server at {self.base_url}: nothing "
-                                 "answers there (is it running?).") from None
-        return response
+
+    def _abort(self) -> None:
+        """Shut the connection a late request is waiting on (its worker then ends)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def _exchange(self, method: str, path: str, data: bytes | None) -> _Response:
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in (0, 1):
+            connection = self._connection
+            reused = connection is not None
+            if connection is None:
+                kind = (http.client.HTTPSConnection if self._secure
+                        else http.client.HTTPConnection)
+                connection = kind(self._netloc, timeout=max(self.timeout_s, 1.0) + 5.0)
+                self._connection = connection
+            try:
+                connection.request(method, self._root_path + path, body=data, headers=headers)
+                answer = connection.getresponse()
+                payload = answer.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(connection)
+                if reused and attempt == 0:
+                    continue  # the server closed a kept-alive connection: open a new one
+                raise ModelLoadError(f"The model server at {self.base_url} closed the "
+                                     f"connection during {path} (did it stop?).") from None
+            except (OSError, http.client.HTTPException):
+                self._drop(connection)
+                raise ModelLoadError(f"Cannot reach the model server at {self.base_url}: "
+                                     "nothing answers there (is it running?).") from None
+            if answer.will_close:
+                self._drop(connection)
+            return _Response(answer.status, payload.decode("utf-8", errors="replace"))
+        raise AssertionError("unreachable")
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        if self._connection is connection:
+            self._connection = None
 
     def _get_json(self, path: str) -> Any:
         response = self._request("GET", path)
@@ -154,7 +204,7 @@ class ServerModel:
         response = self._request("POST", path, body)
         return self._decode_json(response, path)
 
-    def _decode_json(self, response: Any, path: str) -> Any:
+    def _decode_json(self, response: _Response, path: str) -> Any:
         if response.status_code != 200:
             raise ServerError(f"The model server at {self.base_url} refused {path} "
                               f"(HTTP {response.status_code}): {_error_text(response)}")
@@ -288,7 +338,18 @@ class ServerModel:
         return ServerSession(self)
 
 
-def _error_text(response: Any) -> str:
+@dataclass
+class _Response:
+    """An HTTP answer: status and body."""
+
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def _error_text(response: _Response) -> str:
     """The one-line message of an error response."""
     try:
         body = response.json()
