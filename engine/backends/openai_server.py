@@ -24,7 +24,8 @@ What goes over the wire (``/v1/completions``, prompts always as token ids):
 
 KV caching is the server's job (``--enable-prefix-caching``): a session keeps nothing per
 node (``remember`` does nothing). Token counts come from each response's ``usage``:
-``generated`` = completion tokens, ``forwarded`` = prompt + completion tokens less the
+``generated`` = completion tokens of samples (a judged prompt counts one, the verdict, as in
+the HF backend), ``forwarded`` = prompt + completion tokens of every request less the
 prompt tokens the server reports it served from its prefix cache
 (``usage.prompt_tokens_details.cached_tokens``, which vLLM sends when started with
 ``--enable-prompt-tokens-details``); the hits are also kept as ``cached_tokens`` /
@@ -443,8 +444,8 @@ class ServerSession:
             confidences.append(token_confidence(float(lp), [float(v) for v in top.values()]))
         finish = str(choice.get("finish_reason") or "")
         stop_string = finish == "stop" and isinstance(choice.get("stop_reason"), str)
-        if finish == "stop" and choice.get("stop_reason") is None and ids:
-            self.model.learn_eos(ids[-1])
+        if finish == "stop" and not stop_string and ids:
+            self.model.learn_eos(ids[-1])  # EOS, or a stop token id of the model's config
         return _Piece(ids, [float(v) for v in lps], confidences, finish, stop_string)
 
     def _token_id(self, token: Any) -> int:
@@ -557,13 +558,14 @@ class ServerSession:
 
     def _prompt_logprobs(self, prompts: list[list[int]]) -> list[list[dict[str, Any]]]:
         """Each prompt's ``prompt_logprobs`` (one ``{token id: {logprob}}`` per position
-        after the first), from one request."""
+        after the first), from one request (counted as forwarded from its usage)."""
         answer = self.model.completions({
             "prompt": prompts, "max_tokens": 1, "temperature": 0.0,
             "prompt_logprobs": TOP_LOGPROBS})
         choices = answer["choices"]
         if len(choices) != len(prompts):
             raise self._contradiction(f"{len(choices)} choices for {len(prompts)} prompts")
+        self._count(answer.get("usage"))
         result = []
         for choice, prompt in zip(sorted(choices, key=lambda c: int(c.get("index", 0))),
                                   prompts, strict=True):
@@ -589,15 +591,15 @@ class ServerSession:
                    if isinstance(e, dict) and "logprob" in e]
             logprobs.append(lp)
             confidences.append(token_confidence(lp, top))
-        self.counter.forwarded += len(forced)
         self.counter.unique += len(forced)
         return Sample(forced, logprobs, confidences, self.model.decode(forced), 1, "stop")
 
     def judge(self, prompts: Sequence[str], words: tuple[str, str]) -> list[float]:
         """For each prompt, P(first word) / (P(first) + P(second)) of the next token (each
         word's first token), exactly: ``prompt + word`` is scored with prompt log-probs.
-        Memoised per session; counted as the HF backend counts it (the prompt forwarded,
-        one token generated: the verdict the model would write)."""
+        Memoised per session; forwarded as the server reports it, and otherwise counted as
+        the HF backend counts it (the prompt unique, one token generated: the verdict the
+        model would write)."""
         first, second = (self.model.encode_continuation(" " + w)[0] for w in words)
         if first == second:
             raise InputError(f"{self.model.name}: the verdict words {words} start with the "
@@ -614,9 +616,7 @@ class ServerSession:
                     raise self._contradiction("prompt_logprobs without the verdict token")
                 pair = torch.log_softmax(torch.tensor([a, b], dtype=torch.float64), dim=0)
                 self.judged[prompt] = float(pair[0].exp())
-            spent = sum(len(ids) for ids in encoded)
-            self.counter.forwarded += spent
-            self.counter.unique += spent
+            self.counter.unique += sum(len(ids) for ids in encoded)
             self.counter.generated += len(new)
             self.counter.judged += len(new)
         return [self.judged[p] for p in prompts]

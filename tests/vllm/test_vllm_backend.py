@@ -104,7 +104,11 @@ def test_vllm_forced_reflection_and_judge_match_hf(vllm_model: ServerModel,
     assert served.token_ids == hf.token_ids and served.text == hf.text
     assert served.logprobs == pytest.approx(hf.logprobs, abs=1e-3)
     assert served.confidences == pytest.approx(hf.confidences, abs=0.02)
-    assert session.counter.forwarded == session.counter.unique == len(forced)
+    assert session.counter.unique == len(forced)
+    # Forwarded as the server reports it: the whole prompt less what its cache served, and
+    # the one token generated to answer the request.
+    assert 0 < session.counter.forwarded <= len(prompt) + len(step) + len(forced) + 1
+    assert session.counter.generated == 0
 
     prompts = [evaluation_prompt(s) for s in ([4, 6], [1, 1], [2, 3, 4], [5, 5, 5, 5])]
     hf_values = demo_model.new_session().judge(prompts, VERDICT_WORDS)
@@ -112,3 +116,4 @@ def test_vllm_forced_reflection_and_judge_match_hf(vllm_model: ServerModel,
     assert values[:4] == pytest.approx(hf_values, abs=0.01)
     assert values[4] == values[0]
     assert session.counter.judged == 4  # the repeated prompt is answered from memory
+    assert session.counter.generated == 4  # one verdict token a prompt, as in HF
