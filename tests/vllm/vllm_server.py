@@ -93,7 +93,7 @@ class VllmServer:
         if self.process is None:
             return
         pgid = self.process.pid
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:
