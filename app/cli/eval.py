@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_common, add_model, load_model
 from app.cli.search import add_search_options, search_settings
 from engine.strategies.settings import STRATEGIES
 
@@ -47,8 +47,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N puzzles")
     parser.add_argument("--offset", type=int, default=0, metavar="N",
                         help="skip the first N puzzles (to split a run across processes)")
-    parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                        help="local model directory or cached hub id (default: bundled demo)")
+    add_model(parser)
     parser.add_argument("--out", default=None, metavar="FILE.csv|.json",
                         help="write the per-puzzle rows (and, for .json, the summary)")
     parser.add_argument("--save-runs", action="store_true",
@@ -68,7 +67,6 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.backends.hf import HFModel
     from engine.core.config import make_config
     from engine.strategies.runner import DEFAULT_MAX_ITERATIONS, StrategySettings, parse_strategies
 
@@ -86,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         from storage import open_store
 
         store = open_store(args.db)
-    model = HFModel(args.model)
+    model = load_model(args)
 
     def make_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return report_of(args, model, len(chosen), names, rows)

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_common, add_model, load_model
 from app.cli.search import add_search_options, search_settings
 
 
@@ -22,8 +22,7 @@ def register(sub: Any) -> None:
                       help="how many of the parent's iterations to keep")
     fork.add_argument("--iterations", type=int, default=0, metavar="N",
                       help="iterations to run on the fork now (default: 0, just create it)")
-    fork.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                      help="model to continue with (default: the parent's)")
+    add_model(fork, "default: the parent's")
     add_search_options(fork, defaults=False)
     add_common(fork)
     fork.set_defaults(handler=_fork)
@@ -55,8 +54,7 @@ def _fork(args: argparse.Namespace) -> int:
         return 0
     from app.cli.search import run_and_report
     from app.runs.resume import resume_search
-    from engine.backends.hf import HFModel
 
-    model = HFModel(args.model or parent.model_name)
+    model = load_model(args, parent.model_name)
     search = resume_search(store, fork_id, model)
     return run_and_report(args, store, fork_id, search, args.iterations)

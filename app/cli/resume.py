@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_common, add_model, load_model
 
 
 def register(sub: Any) -> None:
@@ -13,8 +13,7 @@ def register(sub: Any) -> None:
                             description="Continue a saved run for N more iterations.")
     resume.add_argument("run_id", type=int, metavar="RUN_ID")
     resume.add_argument("--iterations", type=int, required=True, metavar="N")
-    resume.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                        help="model to continue with (default: the run's own)")
+    add_model(resume, "default: the run's own")
     add_common(resume)
     resume.set_defaults(handler=_resume)
 
@@ -22,7 +21,6 @@ def register(sub: Any) -> None:
 def _resume(args: argparse.Namespace) -> int:
     from app.cli.search import run_and_report
     from app.runs.resume import resume_search
-    from engine.backends.hf import HFModel
     from engine.errors import InputError
     from storage import open_store
 
@@ -30,6 +28,6 @@ def _resume(args: argparse.Namespace) -> int:
         raise InputError("--iterations must be at least 1.")
     store = open_store(args.db)
     info = store.get_run(args.run_id)
-    model = HFModel(args.model or info.model_name)
+    model = load_model(args, info.model_name)
     search = resume_search(store, args.run_id, model)
     return run_and_report(args, store, args.run_id, search, args.iterations)

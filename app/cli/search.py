@@ -9,7 +9,7 @@ import time
 import typing
 from typing import Any
 
-from app.cli import add_common
+from app.cli import add_common, add_model, load_model
 from engine.core.config import SearchConfig
 
 
@@ -25,8 +25,7 @@ def register(sub: Any) -> None:
     add_search_options(parser, defaults=True)
     parser.add_argument("--no-cache-reuse", action="store_true",
                         help="recompute every prefix (to measure what reuse saves)")
-    parser.add_argument("--model", default=None, metavar="PATH_OR_ID",
-                        help="local model directory or cached hub id (default: bundled demo)")
+    add_model(parser)
     parser.add_argument("--title", default=None, help="a title for the saved run")
     add_common(parser)
     parser.set_defaults(handler=_run)
@@ -91,7 +90,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.backends.hf import HFModel
     from engine.errors import InputError
     from engine.strategies.search import Search
     from storage import open_store
@@ -100,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--iterations must be at least 1.")
     config = config_from_args(args)
     store = open_store(args.db)
-    model = HFModel(args.model)
+    model = load_model(args)
     search = Search(model, config, args.problem)
     run_id = store.create_run(
         problem=search.tree.problem, config=config, model_name=model.name,

@@ -16,7 +16,7 @@ from typing import Any
 from annotated_types import Ge, Gt, Le
 
 from app.runs.resume import resume_search
-from engine.backends.hf import HFModel
+from engine.backends.protocol import Backend
 from engine.core.config import SearchConfig
 from engine.core.events import Event
 from engine.core.tree import best_answer
@@ -37,7 +37,7 @@ class LiveRun:
     it around each iteration, which takes it again)."""
 
     @classmethod
-    def start(cls, store: RunStore, model: HFModel, config: SearchConfig, problem: str,
+    def start(cls, store: RunStore, model: Backend, config: SearchConfig, problem: str,
               title: str | None = None) -> LiveRun:
         """A new search, saved as a new ``paused`` run (``InputError`` for a bad problem)."""
         search = Search(model, config, problem)
@@ -47,7 +47,7 @@ class LiveRun:
         return cls(search, run_id)
 
     @classmethod
-    def resume(cls, store: RunStore, model: HFModel, run_id: int) -> LiveRun:
+    def resume(cls, store: RunStore, model: Backend, run_id: int) -> LiveRun:
         """Continue a stored run from its last event (``StorageError`` if another live
         writer holds it). It stays ``paused`` until the next step."""
         search = resume_search(store, run_id, model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from engine.backends.hf import HFModel
+from engine.backends.protocol import Backend
 from engine.strategies.search import Search
 from storage.errors import StorageError
 from storage.store import RunStore
@@ -12,7 +12,7 @@ from storage.store import RunStore
 logger = logging.getLogger(__name__)
 
 
-def resume_search(store: RunStore, run_id: int, model: HFModel) -> Search:
+def resume_search(store: RunStore, run_id: int, model: Backend) -> Search:
     """A ``Search`` holding run ``run_id``'s tree after its last event, to continue with
     ``model``. The run becomes ``running`` and owned by this process (``store.claim_run``,
     refused while another live writer holds it); the caller gives it back when it stops

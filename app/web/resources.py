@@ -11,7 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.backends.hf import DEMO_MODEL_NAME, HFModel
+from engine.backends import load_backend
+from engine.backends.hf import DEMO_MODEL_NAME
+from engine.backends.openai_server import is_server_spec
+from engine.backends.protocol import Backend
 from engine.tasks.game24 import load_puzzles
 from storage import RunStore, open_store
 
@@ -36,9 +39,32 @@ def get_store() -> RunStore:
 
 
 @st.cache_resource(show_spinner="Loading the language model (once per app)…")
-def get_model(name: str) -> HFModel:
-    """The model ``name`` (``demo``, a local directory or a cached hub id), loaded once."""
-    return HFModel(None if name in ("", DEMO_MODEL_NAME) else name)
+def get_model(name: str) -> Backend:
+    """The model ``name`` (``demo``, a local directory, a cached hub id, or a server's URL
+    ``http://HOST:PORT/v1[?model=NAME]``), loaded once."""
+    return load_backend(None if name in ("", DEMO_MODEL_NAME) else name)
+
+
+def cached_hub_models() -> list[str]:
+    """The ids of the models in the local Hugging Face cache (none if there is no cache)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        repos = scan_cache_dir().repos
+    except Exception:  # noqa: BLE001 - no cache, or one it cannot read: nothing to list
+        return []
+    return sorted(r.repo_id for r in repos if r.repo_type == "model")
+
+
+def servers_used_before(store: RunStore) -> list[str]:
+    """The model servers that stored runs were made with (their recorded model names)."""
+    return sorted({r.model_name for r in store.list_runs() if is_server_spec(r.model_name)})
+
+
+def known_models(store: RunStore | None) -> list[str]:
+    """What the model box offers: the bundled model, cached models, servers used before."""
+    servers = servers_used_before(store) if store is not None else []
+    return [DEMO_MODEL_NAME, *cached_hub_models(), *servers]
 
 
 @st.cache_data

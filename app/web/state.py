@@ -98,6 +98,7 @@ def moment_keys(prefix: str) -> MomentKeys:
 # -- Search ---------------------------------------------------------------------------------
 PROBLEM: Key[str] = Key("problem", "4 5 6 10")
 MODEL_NAME: Key[str] = Key("model_name", DEMO_MODEL_NAME)
+MODEL_PICK: Key[str | None] = Key("model_pick", None)
 RUN_N: Key[int] = Key("run_n", 10)
 """N in *Run N iterations*."""
 EXAMPLE_INDEX: Key[int] = Key("example_index", 0)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app.runs.live import LiveRun, SettingSpec, setting_specs
 from app.web import state
-from app.web.resources import example_puzzles, get_model, get_store
+from app.web.resources import example_puzzles, get_model, get_store, known_models
 from app.web.views import render_moment, selected_node, summary_line
 from engine.backends.hf import DEMO_MODEL_NAME
 from engine.core.config import make_config, setting_applies
@@ -113,7 +113,13 @@ def sidebar() -> None:
             setting_widget(specs["reference_answer"])
         st.text_input("Model", key=state.MODEL_NAME.name,
                       help="'demo' (the bundled Game-of-24 model), a local model directory, "
-                      "or the id of a model in the local Hugging Face cache.")
+                      "the id of a model in the local Hugging Face cache, or an "
+                      "OpenAI-compatible server (vLLM, SGLang) by its URL: "
+                      "http://HOST:PORT/v1, optionally http://HOST:PORT/v1?model=NAME.")
+        st.selectbox("Known models", model_choices(), key=state.MODEL_PICK.name, index=None,
+                     on_change=pick_model, placeholder="Bundled, cached or used before…",
+                     help="The bundled model, the models in the local Hugging Face cache, "
+                     "and the model servers that stored runs used.")
         setting_widget(specs["seed"])
         with st.expander("Search settings"):
             for spec in specs.values():
@@ -124,6 +130,20 @@ def sidebar() -> None:
         st.button("New run", type="primary", on_click=new_run, width="stretch",
                   help="Start a new search on this problem with these settings (saved as a "
                   "new run).")
+
+
+def model_choices() -> list[str]:
+    try:
+        store = get_store()
+    except MctsLabError:
+        store = None
+    return known_models(store)
+
+
+def pick_model() -> None:
+    picked = state.MODEL_PICK.get()
+    if picked:
+        state.MODEL_NAME.set(picked)
 
 
 def new_run() -> None:
