@@ -22,6 +22,20 @@ CHECKOUT = pytest.StashKey[dict[str, str] | None]()
 
 
 @pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium through Playwright, one for the whole session (Playwright's sync
+    API runs one instance per process: the browser tests and the vLLM one share it)."""
+    from playwright.sync_api import sync_playwright
+
+    from app.bench.graph_cost import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
 def demo_model():  # type: ignore[no-untyped-def]
     from engine.backends.hf import HFModel
 

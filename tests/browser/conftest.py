@@ -9,10 +9,9 @@ from urllib.parse import urlparse
 
 import pytest
 from browser_support import LOCAL_HOSTS, LOCAL_SCHEMES, Watch
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from app.bench.browser_driver import AppServer
-from app.bench.graph_cost import launch_chromium
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +19,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     db = tmp_path_factory.mktemp("browser") / "runs.db"
     with AppServer(db) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from app.bench.browser_driver import AppServer, pose_problem, wait_graph
-from app.bench.graph_cost import launch_chromium
 from storage import open_store
 
 
@@ -23,18 +21,10 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppSe
         yield running, db
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
-
 def test_vllm_run_in_chromium(vllm_url: str, app_server: tuple[AppServer, Path],
-                              chromium: Any) -> None:
+                              browser: Any) -> None:
     server, db = app_server
-    context = chromium.new_context(viewport={"width": 1500, "height": 1100})
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = context.new_page()
     page.set_default_timeout(120_000)
     errors: list[str] = []
