@@ -7,9 +7,13 @@ is noise. With the bundled tokenizer's small vocabulary it has 86 M parameters (
 small's 124 M include 38.6 M of embeddings for a 50,257-token vocabulary); its KV per token
 is GPT-2 small's.
 
-``deep_search(model, reuse)`` is the workload the benchmark times on it: MCTS over
-mini-steps of 32 tokens, so that paths grow long and a search without KV reuse recomputes
-them again and again.
+``deep_search(model, reuse, workload)`` is what the benchmark times on it, MCTS over
+mini-steps of 32 tokens in both workloads:
+
+- ``long-prompt``: a free-text problem of 519 tokens, so that every path is long from its
+  first node (a search without KV reuse recomputes the prompt on every call);
+- ``game24``: the 9-token Game-of-24 prompt, so that paths grow long only as the tree
+  deepens.
 """
 
 from __future__ import annotations
@@ -70,13 +74,20 @@ class DeepRun:
         return self.forwarded / self.unique
 
 
-def deep_search(model: HFModel, reuse: bool, iterations: int = 12, seed: int = 0) -> DeepRun:
-    """MCTS over 32-token mini-steps with short rollouts, timed."""
-    config = make_config(seed=seed, cache_reuse=reuse, granularity="mini-step",
+LONG_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 8)
+"""The long-prompt workload's problem: 519 tokens with the bundled tokenizer."""
+WORKLOADS = {"long-prompt": ("freeform", LONG_PROMPT), "game24": ("game24", "4 5 6 10")}
+
+
+def deep_search(model: HFModel, reuse: bool, iterations: int = 12, seed: int = 0,
+                workload: str = "long-prompt") -> DeepRun:
+    """MCTS over 32-token mini-steps with short rollouts (k = 2, 16-token rollouts), timed."""
+    task, problem = WORKLOADS[workload]
+    config = make_config(task=task, seed=seed, cache_reuse=reuse, granularity="mini-step",
                          mini_step_tokens=32, rollout_max_tokens=16, children=2,
                          widening=0.0, evaluator="outcome", step_check="off",
                          leaf_value="rollout", max_depth=16, cache_budget_mb=4096.0)
-    search = Search(model, config, "4 5 6 10")
+    search = Search(model, config, problem)
     started = time.perf_counter()
     search.run(iterations)
     wall_s = time.perf_counter() - started

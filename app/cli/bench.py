@@ -137,31 +137,44 @@ def _depth_report(reuse: Any, none: Any, repeats: int) -> dict[str, Any]:
 
 def _big_model(quick: bool, threads: int) -> dict[str, Any]:
     """KV held and reuse against no reuse on a GPT-2-small-shaped model with random weights
-    (``app.bench.big_model``, built on first use), on a deep workload: MCTS over 32-token
-    mini-steps."""
+    (``app.bench.big_model``, built on first use), on two deep workloads of MCTS over
+    32-token mini-steps: a 519-token free-text prompt (the ``_124m`` keys) and the 9-token
+    Game-of-24 prompt (``big_model.game24``)."""
     from app.bench.big_model import build, deep_search
     from engine.backends.hf import HFModel
 
     model = HFModel(str(build()))
     iterations = 3 if quick else 12
     deep_search(model, True, iterations=2)  # warm up
-    reuse = deep_search(model, True, iterations=iterations)
-    none = deep_search(model, False, iterations=iterations)
+    runs = {name: (deep_search(model, True, iterations=iterations, workload=name),
+                   deep_search(model, False, iterations=iterations, workload=name))
+            for name in ("long-prompt", "game24")}
     params = sum(p.numel() for p in model.model.parameters())
-    return {
-        "kv_held_over_tree_kv_124m": round(reuse.kv_tokens_held / reuse.tree_tokens, 3),
-        "reuse_speedup_124m": round(none.wall_s / reuse.wall_s, 3),
-        "redundancy_no_reuse_124m": round(none.redundancy, 3),
-        "big_model": {
-            "what": f"GPT-2-small shape (12 layers, width 768), random weights, the bundled "
-                    f"tokenizer: {params / 1e6:.1f} M parameters; {iterations} iterations of "
-                    "MCTS over 32-token mini-steps, k = 2",
+
+    def figures(reuse: Any, none: Any) -> dict[str, Any]:
+        return {
+            "kv_held_over_tree_kv": round(reuse.kv_tokens_held / reuse.tree_tokens, 3),
+            "reuse_speedup": round(none.wall_s / reuse.wall_s, 3),
+            "redundancy_no_reuse": round(none.redundancy, 3),
+            "redundancy_reuse": round(reuse.redundancy, 3),
             "wall_s": {"reuse": round(reuse.wall_s, 2), "no_reuse": round(none.wall_s, 2)},
             "tokens": {"reuse": {"forwarded": reuse.forwarded, "unique": reuse.unique,
                                  "generated": reuse.generated},
                        "no_reuse": {"forwarded": none.forwarded, "unique": none.unique,
                                     "generated": none.generated}},
-            "redundancy_reuse": round(reuse.redundancy, 3),
+        }
+
+    long_prompt = figures(*runs["long-prompt"])
+    return {
+        "kv_held_over_tree_kv_124m": long_prompt["kv_held_over_tree_kv"],
+        "reuse_speedup_124m": long_prompt["reuse_speedup"],
+        "redundancy_no_reuse_124m": long_prompt["redundancy_no_reuse"],
+        "big_model": {
+            "what": f"GPT-2-small shape (12 layers, width 768), random weights, the bundled "
+                    f"tokenizer: {params / 1e6:.1f} M parameters; {iterations} iterations of "
+                    "MCTS over 32-token mini-steps, k = 2",
+            "long_prompt": long_prompt,
+            "game24": figures(*runs["game24"]),
         },
     }
 
@@ -216,6 +229,7 @@ def render(report: dict[str, Any]) -> str:
         return f"target {report['targets'][key]}: {'met' if met[key] else 'MISSED'}"
 
     t = report["tokens"]
+    big = report["big_model"]
     depth = report["iteration_time_by_depth_ms"]
     storage = report["storage"]
     lines = [
@@ -237,14 +251,18 @@ def render(report: dict[str, Any]) -> str:
         f"  {mark('mcts_tokens_per_s_over_generate')}",
         f"KV held / the tree's own KV: {report['kv_held_over_tree_kv']}  "
         f"{mark('kv_held_over_tree_kv')}",
-        f"{report['big_model']['what']}:",
+        f"{report['big_model']['what']}; a 519-token free-text prompt:",
         f"  KV held / the tree's own KV: {report['kv_held_over_tree_kv_124m']}  "
         f"{mark('kv_held_over_tree_kv_124m')}",
         f"  wall time reuse off / on: {report['reuse_speedup_124m']} "
-        f"({report['big_model']['wall_s']['no_reuse']} s / "
-        f"{report['big_model']['wall_s']['reuse']} s)  {mark('reuse_speedup_124m')}",
+        f"({big['long_prompt']['wall_s']['no_reuse']} s / "
+        f"{big['long_prompt']['wall_s']['reuse']} s)  {mark('reuse_speedup_124m')}",
         f"  redundancy without reuse: {report['redundancy_no_reuse_124m']} (with reuse "
-        f"{report['big_model']['redundancy_reuse']})  {mark('redundancy_no_reuse_124m')}",
+        f"{big['long_prompt']['redundancy_reuse']})  {mark('redundancy_no_reuse_124m')}",
+        f"  the 9-token Game-of-24 prompt instead: reuse speedup "
+        f"{big['game24']['reuse_speedup']}, redundancy without reuse "
+        f"{big['game24']['redundancy_no_reuse']}, KV held / tree "
+        f"{big['game24']['kv_held_over_tree_kv']}",
         f"storage: append one iteration {storage['append_iteration_ms_median']} ms (median), "
         f"replay {storage['iterations']} iterations {storage['replay_last_iteration_s']} s",
         "graph HTML build: " + ", ".join(f"{n} nodes {ms} ms"
