@@ -63,6 +63,8 @@ ROLLOUT_COLOUR = "#17becf"
 CORRECT_COLOUR = "#1a9641"
 WRONG_COLOUR = "#d7191c"
 EDGE_COLOUR = "#9a9a9a"
+GHOST_COLOUR = "#e6550d"
+"""The "what if" projection's ghost path (``app.web.what_if``)."""
 # Q colour scale: low (red) -> middle (yellow) -> high (green); the legend shows the same stops.
 Q_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
     (0.0, (215, 48, 39)),
@@ -324,7 +326,8 @@ def render_page(data: dict[str, Any] | None, *, mode: Literal["standalone", "com
     Streamlit (component)."""
     template = template_env().get_template(TEMPLATE_NAME)
     return template.render(data=data, mode=mode, height=height, options=options,
-                           legend=legend_stops(), marks=legend_marks())
+                           legend=legend_stops(), marks=legend_marks(),
+                           ghost_colour=GHOST_COLOUR)
 
 
 def legend_stops() -> list[tuple[str, str]]:

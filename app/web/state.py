@@ -113,6 +113,13 @@ STOP_MESSAGE: Key[str | None] = Key("stop_message", None)
 BATCH_TIMER: Key[bool] = Key("batch_timer", False)
 """Whether the workspace's timer was armed by the last full run of the page."""
 LIVE = moment_keys("live")
+WHAT_IF_C: Key[float] = Key("what_if_c", 1.0)
+"""The exploration constant c of the "What if…" projection (``app.web.what_if``)."""
+WHAT_IF_RULE: Key[str] = Key("what_if_rule", "uct")
+"""The selection rule of the projection (``uct`` or ``puct``; MCTS runs only)."""
+WHAT_IF_FOR: Key[str | None] = Key("what_if_for", None)
+"""The run (its graph's view key) the projection's widgets were last set for: a newly shown
+run sets them to its own c and rule."""
 SETTING_PREFIX = "cfg_"
 
 

@@ -16,7 +16,7 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from app.web import mctsr_inspector
+from app.web import mctsr_inspector, what_if
 from app.web.graph import LabelBy, format_q, format_score, tree_digraph, vis_data
 from app.web.graph_component import graph_component
 from app.web.highlight import Highlight, highlight_for
@@ -80,11 +80,15 @@ def selected_node(tree: Tree, key: Key[int | None]) -> int:
 
 
 def render_graph(tree: Tree, config: SearchConfig, highlight: Highlight, *,
-                 selected: int | None, view_key: str, keys: MomentKeys) -> None:
-    """The interactive graph and the select box that mirrors its selection."""
+                 selected: int | None, view_key: str, keys: MomentKeys,
+                 ghost: what_if.Projection | None = None) -> None:
+    """The interactive graph and the select box that mirrors its selection; ``ghost``: a
+    "what if" projection drawn beside the real path (``app.web.what_if``)."""
     label_by = cast(LabelBy, keys.labels.get() if keys.labels.get() in LABEL_CHOICES else "nq")
     data = vis_data(tree_digraph(tree, scores_for(tree, config), highlight,
                                  label_by=label_by, rule=rule_name(config)))
+    if ghost is not None:
+        data = what_if.ghost_data(data, ghost)
 
     def on_click() -> None:
         clicked = keys.graph.get()
@@ -329,12 +333,17 @@ def render_policy_chart(tree: Tree, config: SearchConfig, node_id: int) -> None:
 
 
 def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
-                  step_events: Sequence[Event], *, keys: MomentKeys, view_key: str) -> None:
+                  step_events: Sequence[Event], *, keys: MomentKeys, view_key: str,
+                  show_what_if: bool = False) -> None:
     """Graph, inspector, teaching panel and charts for ``tree`` after ``events``;
-    ``step_events`` are the ones just run (highlighted and explained)."""
+    ``step_events`` are the ones just run (highlighted and explained); ``show_what_if``:
+    the "What if…" projection under the graph (the Search page)."""
     highlight = merge_highlights(tree, step_events, events)
+    ghost = what_if.current(tree, config, view_key) if show_what_if else None
     render_graph(tree, config, highlight, selected=selected_node(tree, keys.node),
-                 view_key=view_key, keys=keys)
+                 view_key=view_key, keys=keys, ghost=ghost)
+    if show_what_if:
+        what_if.render_controls(config, ghost)
     node_id = selected_node(tree, keys.node)
     # One panel at a time: a hidden tab would still be drawn (and its charts redrawn) on
     # every step.

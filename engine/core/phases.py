@@ -202,3 +202,22 @@ def scores_for(tree: Tree, config: SearchConfig) -> dict[int, ScoreBreakdown]:
                                                      config.refine_epsilon, closed)
                 if s.child != ROOT_ID}
     return tree_scores(tree, config.selection, config.exploration, closed)
+
+
+def what_if_path(tree: Tree, config: SearchConfig, exploration: float,
+                 rule: str | None = None) -> tuple[int, ...] | str:
+    """The path the next selection would walk on ``tree`` as it stands if the run used the
+    exploration constant ``exploration`` and the selection ``rule`` (``uct`` or ``puct``;
+    ``None``: the run's own; ignored under MCTSr, whose rule is its own UCT), or why
+    nothing could be selected (``SearchExhausted``'s message).
+
+    A projection only: ``next_selection`` with a copy of ``config``, so the engine's own
+    selection decides (closed nodes, progressive widening and all); nothing is applied to
+    the tree and no event is made."""
+    update: dict[str, object] = {"exploration": float(exploration)}
+    if rule is not None and config.algorithm != "mctsr":
+        update["selection"] = rule
+    try:
+        return next_selection(tree, config.model_copy(update=update)).path
+    except SearchExhausted as err:
+        return str(err)

@@ -260,7 +260,7 @@ def workspace() -> None:
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
     render_moment(tree, live.search.config, live.search.events, live.step_events,
-                  keys=state.LIVE, view_key=f"run-{live.run_id}")
+                  keys=state.LIVE, view_key=f"run-{live.run_id}", show_what_if=True)
     if state.BATCH.get() is None and state.BATCH_TIMER.get():
         # A batch ended in this timer run, and its last tree is drawn: stop the timer (and
         # disable Stop), which only a full run can do.
