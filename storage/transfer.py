@@ -11,7 +11,7 @@ limit, every field's type, the settings, every event's shape, and that the event
 into a sound tree. The first problem found is reported in one line.
 
 Version 1 exports (event format 1, ``Expanded.manual``) are still imported: their events are
-upgraded with ``engine.core.events.upgrade_event_dict`` before they are checked.
+upgraded with ``engine.core.event_formats.upgrade_event_dict`` before they are checked.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.core.config import SearchConfig, make_config, upgrade_v1_config
-from engine.core.events import Event, event_from_dict, event_to_dict, upgrade_event_dict
+from engine.core.event_formats import upgrade_event_dict
+from engine.core.events import Event, event_from_dict, event_to_dict
 from engine.core.tree import best_answer, check_invariants
 from engine.errors import InputError
 from engine.tasks import make_task

@@ -19,13 +19,10 @@ mini-steps of 32 tokens in both workloads:
 from __future__ import annotations
 
 import shutil
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from app.bench.engine_cost import MctsRun, timed_mcts
 from engine.backends.hf import DEMO_MODEL_DIR, HFModel
-from engine.core.config import make_config
-from engine.strategies.search import Search
 
 SHAPE = {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024}
 """GPT-2 small's shape."""
@@ -57,42 +54,17 @@ def build(directory: Path = DEFAULT_DIR, seed: int = 0) -> Path:
     return directory
 
 
-@dataclass(frozen=True)
-class DeepRun:
-    """One timed deep search."""
-
-    reuse: bool
-    wall_s: float
-    forwarded: int
-    unique: int
-    generated: int
-    kv_tokens_held: int
-    tree_tokens: int
-
-    @property
-    def redundancy(self) -> float:
-        return self.forwarded / self.unique
-
-
 LONG_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 8)
 """The long-prompt workload's problem: 519 tokens with the bundled tokenizer."""
 WORKLOADS = {"long-prompt": ("freeform", LONG_PROMPT), "game24": ("game24", "4 5 6 10")}
 
 
 def deep_search(model: HFModel, reuse: bool, iterations: int = 12, seed: int = 0,
-                workload: str = "long-prompt") -> DeepRun:
+                workload: str = "long-prompt") -> MctsRun:
     """MCTS over 32-token mini-steps with short rollouts (k = 2, 16-token rollouts), timed."""
     task, problem = WORKLOADS[workload]
-    config = make_config(task=task, seed=seed, cache_reuse=reuse, granularity="mini-step",
-                         mini_step_tokens=32, rollout_max_tokens=16, children=2,
-                         widening=0.0, evaluator="outcome", step_check="off",
-                         leaf_value="rollout", max_depth=16, cache_budget_mb=4096.0)
-    search = Search(model, config, problem)
-    started = time.perf_counter()
-    search.run(iterations)
-    wall_s = time.perf_counter() - started
-    c = search.session.counter
-    held = getattr(search.session, "cache", None)
-    tree_tokens = len(search.prompt_ids) + sum(len(n.token_ids) for n in search.tree.nodes)
-    return DeepRun(reuse, wall_s, c.forwarded, c.unique, c.generated,
-                   held.tokens if held is not None and reuse else 0, tree_tokens)
+    return timed_mcts(model, iterations, cache_reuse=reuse, seed=seed, problem=problem,
+                      task=task, granularity="mini-step", mini_step_tokens=32,
+                      rollout_max_tokens=16, children=2, widening=0.0, evaluator="outcome",
+                      step_check="off", leaf_value="rollout", max_depth=16,
+                      cache_budget_mb=4096.0)

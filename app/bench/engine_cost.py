@@ -18,6 +18,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -74,9 +75,10 @@ class MctsRun:
 
 
 def timed_mcts(model: HFModel, iterations: int, *, cache_reuse: bool, seed: int = 0,
-               problem: str = BENCH_PROBLEM) -> MctsRun:
-    """``iterations`` iterations of default MCTS on ``problem``, timed."""
-    config = make_config(seed=seed, cache_reuse=cache_reuse)
+               problem: str = BENCH_PROBLEM, **settings: Any) -> MctsRun:
+    """``iterations`` iterations of MCTS on ``problem``, timed: the defaults, or other
+    ``SearchConfig`` ``settings``."""
+    config = make_config(seed=seed, cache_reuse=cache_reuse, **settings)
     search = Search(model, config, problem)
     started = time.perf_counter()
     search.run(iterations)

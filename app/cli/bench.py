@@ -153,15 +153,12 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
 
     def figures(reuse: Any, none: Any) -> dict[str, Any]:
         return {
-            "kv_held_over_tree_kv": round(reuse.kv_tokens_held / reuse.tree_tokens, 3),
+            "kv_held_over_tree_kv": round(reuse.kv_held_over_tree_kv, 3),
             "reuse_speedup": round(none.wall_s / reuse.wall_s, 3),
             "redundancy_no_reuse": round(none.redundancy, 3),
             "redundancy_reuse": round(reuse.redundancy, 3),
             "wall_s": {"reuse": round(reuse.wall_s, 2), "no_reuse": round(none.wall_s, 2)},
-            "tokens": {"reuse": {"forwarded": reuse.forwarded, "unique": reuse.unique,
-                                 "generated": reuse.generated},
-                       "no_reuse": {"forwarded": none.forwarded, "unique": none.unique,
-                                    "generated": none.generated}},
+            "tokens": {"reuse": _tokens(reuse), "no_reuse": _tokens(none)},
         }
 
     long_prompt = figures(*runs["long-prompt"])

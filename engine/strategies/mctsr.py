@@ -32,7 +32,7 @@ from engine.core.rewards import confidence_value
 from engine.core.tree import ROOT_ID, Node
 from engine.errors import InputError
 from engine.tasks.reflection import REFLECTION_LINE
-from engine.tasks.task import VERDICT_WORDS, Judgement
+from engine.tasks.task import VERDICT_WORDS
 
 if TYPE_CHECKING:
     from engine.strategies.search import Search
@@ -142,9 +142,7 @@ class Refiner:
 
     def _answer(self, sample: Sample, child_id: int, critique: str | None) -> ChildSpec:
         s = self.search
-        judgement = s.task.judge(sample.text, sample.ended == "eos")
-        if sample.rejected is not None:
-            judgement = Judgement(None, False if s.task.has_step_check else None)
+        judgement = s.judge_attempt("", sample)
         return ChildSpec(child_id, "answer", sample.text.rstrip("\n"), tuple(sample.token_ids),
                          sample.logprob, sample.count, tuple(sample.confidences), True,
                          judgement.answer, judgement.verdict, sample.ended, None, None,

@@ -231,9 +231,7 @@ class Search:
                         self.evaluator.rollout_check(prefix))
         sample = self.session.sample(self._path_tokens(node.id), 1, rule,
                                      self.config.temperature, self.generator("simulate"))[0]
-        judgement = self.task.judge(prefix + sample.text, sample.ended == "eos")
-        if sample.rejected is not None:
-            judgement = Judgement(None, False if self.task.has_step_check else None)
+        judgement = self.judge_attempt(prefix, sample)
         reward_value, reward = combine(self.config.reward, sample.confidences,
                                        judgement.verdict)
         value = mix(reward_value, state_value, self.config.value_weight)
@@ -243,6 +241,14 @@ class Search:
         return Rollout(sample.text, tokens, tuple(sample.confidences), value,
                        judgement.answer, judgement.verdict, reward, sample.rejected,
                        reward_value, state_value)
+
+    def judge_attempt(self, prefix: str, sample: Sample) -> Judgement:
+        """What a whole attempt (``sample`` after the text ``prefix``) amounts to. One the
+        step check stopped at a rejected step has no answer, and it failed where the task
+        checks steps."""
+        if sample.rejected is not None:
+            return Judgement(None, False if self.task.has_step_check else None)
+        return self.task.judge(prefix + sample.text, sample.ended == "eos")
 
     def _state_value(self, node: Node) -> float | None:
         """The node's state value: stored at its creation, or judged now (the root)."""

@@ -11,6 +11,7 @@ import math
 import pytest
 
 from engine.core.config import make_config
+from engine.core.event_formats import upgrade_event_dict
 from engine.core.events import (
     Backpropagated,
     ChildSpec,
@@ -21,7 +22,6 @@ from engine.core.events import (
     TokenCounts,
     event_from_dict,
     event_to_dict,
-    upgrade_event_dict,
 )
 from engine.core.phases import (
     backup_path,

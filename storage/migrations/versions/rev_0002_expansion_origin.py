@@ -2,7 +2,7 @@
 
 Format 1 stored ``manual: true`` for every expansion outside the four-phase cycle, so saved
 beam-search runs read as reflections added by hand. This migration rewrites every stored
-event payload with ``engine.core.events.upgrade_v1_to_v2`` (beam steps are told apart by
+event payload with ``engine.core.event_formats.upgrade_v1_to_v2`` (beam steps are told apart by
 their reason, ``beam search: ...``) and adds the fields format 2 introduced, unknown for old
 events. Each run's stored settings get the values of this round's new settings that search
 as round one did (``engine.core.config.upgrade_v1_config``: no step check, outcome values,
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from engine.core.config import upgrade_v1_config
-from engine.core.events import upgrade_v1_to_v2
+from engine.core.event_formats import upgrade_v1_to_v2
 
 revision = "0002"
 down_revision = "0001"
