@@ -157,16 +157,21 @@ class HFModel:
                 ids.update(int(v) for v in value)
         return ids
 
-    def forward(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, cache: Any, mask: torch.Tensor | None = None,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         """Run ``ids`` (batch, new tokens) after ``cache`` (updated in place); return logits.
 
-        Rows never hold padding (siblings share a prefix length), so the mask is all ones.
+        Siblings share a prefix length, so their rows hold no padding and the mask is all
+        ones. Rows of different paths (parallel MCTS, ``hf_batch``) are left-padded: they
+        pass their ``mask`` (batch, past + new) and the new tokens' ``positions``.
         """
-        past = cache.get_seq_length()
-        mask = torch.ones(ids.shape[0], past + ids.shape[1], dtype=torch.long)
+        if mask is None:
+            past = cache.get_seq_length()
+            mask = torch.ones(ids.shape[0], past + ids.shape[1], dtype=torch.long)
+        extra = {} if positions is None else {"position_ids": positions.to(self.device)}
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                             cache=cache, use_cache=True)
+                             cache=cache, use_cache=True, **extra)
         return out.logits  # type: ignore[no-any-return]
 
     def token_text(self, token_id: int) -> str:

@@ -16,7 +16,7 @@ import torch
 
 from engine.backends.hf import HFModel
 from engine.backends.kv_cache import NodeCache, Segment, concat
-from engine.backends.protocol import Sample, StopRule, TokenCounter
+from engine.backends.protocol import Sample, SampleRequest, StopRule, TokenCounter
 from engine.core.events import EndReason
 from engine.core.rewards import token_confidence
 from engine.errors import InputError
@@ -44,6 +44,8 @@ class _Row:
     text: str = ""
     ended: EndReason | None = None
     rejected: str | None = None
+    request: int = 0
+    """Which of a batch's requests (``sample_many``) the row belongs to."""
 
 
 @dataclass
@@ -160,7 +162,7 @@ class ModelSession:
         cache_rows = 1  # rows currently held in ``cache``
         done: list[Sample] = []
         while rows:
-            rows, parents = self._draw(rows, logits, temperature, generator)
+            rows, parents = self._draw(rows, logits, temperature, [generator])
             length += 1
             open_rows, open_parents = [], []
             for row, parent in zip(rows, parents, strict=True):
@@ -198,9 +200,11 @@ class ModelSession:
         return done
 
     def _draw(
-        self, rows: list[_Row], logits: torch.Tensor, temperature: float, gen: torch.Generator
+        self, rows: list[_Row], logits: torch.Tensor, temperature: float,
+        gens: Sequence[torch.Generator],
     ) -> tuple[list[_Row], list[int]]:
-        """Each row draws ``count`` next tokens and splits by distinct token."""
+        """Each row draws ``count`` next tokens (from its request's generator, ``gens[row.
+        request]``) and splits by distinct token."""
         logp = torch.log_softmax(logits.float(), dim=-1).cpu()
         top = torch.topk(logp, k=min(5, logp.shape[-1]), dim=-1).values
         new_rows: list[_Row] = []
@@ -211,13 +215,14 @@ class ModelSession:
             else:
                 probs = torch.softmax(logp[r] / temperature, dim=-1)
                 drawn = torch.multinomial(probs, row.count, replacement=True,
-                                          generator=gen).tolist()
+                                          generator=gens[row.request]).tolist()
             for token in dict.fromkeys(drawn):
                 lp = float(logp[r, token])
                 new_rows.append(_Row(
                     row.token_ids + [token], row.logprobs + [lp],
                     row.confidences + [token_confidence(lp, top[r].tolist())],
                     drawn.count(token), row.text + self.model.token_text(token),
+                    request=row.request,
                 ))
                 parents.append(r)
         return new_rows, parents
@@ -305,3 +310,10 @@ class ModelSession:
                               path[-1][0]) if self.reuse else None
         return Sample(list(token_ids), logprobs, confidences, self.model.decode(token_ids), 1,
                       "stop", segment)
+
+    def sample_many(self, requests: Sequence[SampleRequest], temperature: float
+                    ) -> list[list[Sample]]:
+        """``sample`` for several paths as one batch (``engine.backends.hf_batch``)."""
+        from engine.backends.hf_batch import sample_many
+
+        return sample_many(self, requests, temperature)

@@ -59,6 +59,17 @@ class Sample:
         return float(sum(self.logprobs))
 
 
+@dataclass(frozen=True)
+class SampleRequest:
+    """One path's share of a batch (``BackendSession.sample_many``): ``k`` continuations
+    of ``path`` under ``rule``, drawn from ``generator``."""
+
+    path: Path
+    k: int
+    rule: StopRule
+    generator: torch.Generator
+
+
 @dataclass
 class TokenCounter:
     """A session's running cost (``engine.core.events.TokenCounts`` says what each is)."""
@@ -83,6 +94,13 @@ class BackendSession(Protocol):
     def sample(self, path: Path, k: int, rule: StopRule, temperature: float,
                generator: torch.Generator) -> list[Sample]:
         """``k`` continuations of ``path``, identical ones merged, most likely first."""
+        ...
+
+    def sample_many(self, requests: Sequence[SampleRequest], temperature: float
+                    ) -> list[list[Sample]]:
+        """``sample`` for several paths at once (parallel MCTS): one list per request, as
+        ``sample`` would give it. A backend may batch them (the Hugging Face session runs
+        them as one batch); the results do not depend on how."""
         ...
 
     def force(self, path: Path, token_ids: Sequence[int]) -> Sample:

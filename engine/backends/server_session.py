@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from engine.backends.openai_server import _TOKEN_ID, TOP_LOGPROBS, ServerError, ServerModel
-from engine.backends.protocol import Sample, StopRule, TokenCounter
+from engine.backends.protocol import Sample, SampleRequest, StopRule, TokenCounter
 from engine.core.events import EndReason
 from engine.core.rewards import token_confidence
 from engine.errors import InputError
@@ -139,6 +139,11 @@ class ServerSession:
         self.counter.unique += sum(len(s.token_ids) for s in done)
         done.sort(key=lambda s: (-s.count, -s.logprob))
         return done
+
+    def sample_many(self, requests: Sequence[SampleRequest], temperature: float
+                    ) -> list[list[Sample]]:
+        """``sample`` for each request in turn (the server batches what it runs at once)."""
+        return [self.sample(r.path, r.k, r.rule, temperature, r.generator) for r in requests]
 
     def _ended(self, piece: _Piece, n_tokens: int, rule: StopRule, prompt_len: int
                ) -> EndReason:

@@ -50,6 +50,12 @@ class SearchConfig(BaseModel):
         description="progressive widening: a node with N visits gets k more sampled steps "
         "while it has fewer than ceil(widening * sqrt(N)) live children (0: off)",
     )
+    parallel: int = Field(
+        1, title="Parallel selections per round (B)", ge=1, le=64,
+        description="parallel MCTS: each round selects up to B leaves (a virtual loss on "
+        "each path makes the later ones differ), then expands and simulates them as one "
+        "batch and backs up all B (1: one iteration at a time)",
+    )
     granularity: Literal["step", "mini-step"] = Field(
         "step", title="Action granularity",
         description="an action is one line (step) or a fixed number of tokens"
@@ -131,6 +137,7 @@ APPLIES_WHEN: dict[str, tuple[tuple[str, tuple[Any, ...]], ...]] = {
     "selection": (_MCTS,),
     "children": (_MCTS,),
     "widening": (_MCTS,),
+    "parallel": (_MCTS,),
     "granularity": (_MCTS,),
     "leaf_value": (_MCTS,),
     "reflection": (_MCTS,),

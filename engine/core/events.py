@@ -46,6 +46,10 @@ class ScoreBreakdown:
     excluded: str | None = None
     """Why selection may not take this child (e.g. its answer is final and already
     counted), or ``None`` when it competes."""
+    virtual_loss: int = 0
+    """Parallel MCTS: selections earlier in the same round whose paths pass through this
+    child. Each counts as a visit of value 0 in the scores above (``visits`` includes
+    them), so that the round's selections spread out; backpropagation replaces them."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,10 @@ class Selected:
     candidates: tuple[ScoreBreakdown, ...] = ()
     """MCTSr: every node's score at once (selection compares the whole tree, it does not
     descend), the non-candidates with why; ``levels`` is then empty."""
+    round_size: int = 1
+    """Parallel MCTS: how many iterations the round this selection belongs to has. A round
+    of b iterations is b selections, then b expansions, b simulations and b
+    backpropagations, each in iteration order (1: plain MCTS, one iteration at a time)."""
     phase: Phase = field(default="select", init=False)
 
 
@@ -232,7 +240,8 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
         if phase == "select":
             levels = tuple(_level_from_dict(lv) for lv in raw["levels"])
             candidates = tuple(_score_from_dict(s) for s in raw.get("candidates") or ())
-            return Selected(it, tuple(int(n) for n in raw["path"]), levels, candidates)
+            return Selected(it, tuple(int(n) for n in raw["path"]), levels, candidates,
+                            int(raw.get("round_size", 1)))
         if phase == "expand":
             children = tuple(_child_from_dict(c) for c in raw["children"])
             return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
@@ -260,6 +269,7 @@ def _score_from_dict(s: dict[str, Any]) -> ScoreBreakdown:
         exploration=_float(s["exploration"]), total=_float(s["total"]),
         visits=int(s["visits"]), prior=_float(s["prior"]),
         excluded=_optional_str(s.get("excluded")),
+        virtual_loss=int(s.get("virtual_loss", 0)),
     )
 
 

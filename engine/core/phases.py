@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from engine.core.events import ROOT_ID, ChildSpec, ScoreBreakdown, Selected, SelectionLevel
@@ -92,13 +92,14 @@ def closed_nodes(
 
 def select_path(
     tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None,
-    growth: Growth | None = None,
+    growth: Growth | None = None, virtual: dict[int, int] | None = None,
 ) -> Selected:
     """Descend from the root by the best score until a node without open children (none
     yet, or all closed), never into a ``closed`` node (those are listed in the breakdown
     with their reason).
 
-    Every level carries every sibling's score breakdown and the winner. Raise
+    Every level carries every sibling's score breakdown and the winner. ``virtual``: the
+    virtual loss of a parallel round's earlier selections (``Tree.virtual_visits``). Raise
     ``SearchExhausted`` if the root itself is closed.
     """
     closed = closed or {}
@@ -112,12 +113,12 @@ def select_path(
         live = sum(tree.nodes[child].dead is None for child in node.children)
         if growth is not None and wants_growth(node, live, growth):
             break
-        scores = children_scores(tree, node.id, rule, c, closed)
+        scores = children_scores(tree, node.id, rule, c, closed, virtual)
         best = pick(scores)
         levels.append(SelectionLevel(node.id, node.visits, tuple(scores), best.child))
         node = tree.nodes[best.child]
         path.append(node.id)
-    return Selected(tree.iterations_done, tuple(path), tuple(levels))
+    return Selected(tree.next_iteration, tuple(path), tuple(levels))
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,52 @@ def next_selection(tree: Tree, config: SearchConfig,
     growth = Growth(config.max_depth, config.max_children, config.widening)
     return select_path(tree, config.selection, config.exploration,
                        closed_for(tree, config) if closed is None else closed, growth)
+
+
+def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
+    """Parallel MCTS: up to ``size`` selections for the next round, each made with the
+    virtual loss of the ones before it (every node on an earlier path counts one more visit
+    of value 0), so that they spread over the tree. A node selected earlier in the round is
+    closed to the later ones, and so is a node whose every open child is taken; the round
+    ends early when nothing open is left. Each ``Selected`` carries the round's size.
+
+    ``size`` 1 is ``next_selection``: plain MCTS. Raise ``SearchExhausted`` when not even
+    one selection can be made."""
+    if size <= 1:
+        return [next_selection(tree, config)]
+    if config.algorithm == "mctsr":
+        raise ValueError("parallel rounds are for MCTS: MCTSr refines one answer at a time")
+    closed = closed_for(tree, config)
+    growth = Growth(config.max_depth, config.max_children, config.widening)
+    picks: list[Selected] = []
+    taken: dict[int, str] = {}
+    virtual: dict[int, int] = {}
+    while len(picks) < size:
+        closed_now = _closed_in_round(tree, closed, taken)
+        if picks and ROOT_ID in closed_now:
+            break
+        chosen = select_path(tree, config.selection, config.exploration, closed_now,
+                             growth, virtual)
+        chosen = replace(chosen, iteration=tree.next_iteration + len(picks))
+        picks.append(chosen)
+        taken[chosen.path[-1]] = f"selected by iteration {chosen.iteration + 1} of this round"
+        for node_id in chosen.path:
+            virtual[node_id] = virtual.get(node_id, 0) + 1
+    return [replace(p, round_size=len(picks)) for p in picks] if len(picks) > 1 else picks
+
+
+def _closed_in_round(tree: Tree, closed: dict[int, str], taken: dict[int, str]
+                     ) -> dict[int, str]:
+    """``closed`` plus the nodes taken earlier in the round, and every node whose children
+    are all closed once those are (it has nothing open left this round)."""
+    if not taken:
+        return closed
+    now = {**closed, **{n: r for n, r in taken.items() if n not in closed}}
+    for node in reversed(tree.nodes):  # children have larger ids than their parent
+        if node.id not in now and node.children and all(c in now for c in node.children) \
+                and any(c not in closed for c in node.children):
+            now[node.id] = "every open branch below it is taken in this round"
+    return now
 
 
 def scores_for(tree: Tree, config: SearchConfig) -> dict[int, ScoreBreakdown]:

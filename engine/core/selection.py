@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from engine.core.events import ScoreBreakdown, SelectionLevel
@@ -122,17 +123,33 @@ def tied_with_chosen(level: SelectionLevel) -> list[int]:
 def children_scores(
     tree: Tree, parent_id: int, rule: str, c: float,
     excluded: Mapping[int, str] | None = None,
+    virtual: Mapping[int, int] | None = None,
 ) -> list[ScoreBreakdown]:
-    """The current score of each child of ``parent_id``, as selection would compute it."""
+    """The current score of each child of ``parent_id``, as selection would compute it.
+
+    ``virtual``: parallel MCTS's virtual loss, node id -> selections of the round in flight
+    through it; each counts as a visit of value 0 (for the children and the parent)."""
+    virtual = virtual or {}
     parent = tree.nodes[parent_id]
     children = [tree.nodes[i] for i in parent.children]
     priors = sibling_priors([n.prior for n in children], [n.count for n in children],
                             [n.kind == "reflection" for n in children])
-    return score_children(
-        rule, c, parent.visits,
-        [(n.id, n.q, n.visits, p, n.value) for n, p in zip(children, priors, strict=True)],
+    scores = score_children(
+        rule, c, parent.visits + virtual.get(parent_id, 0),
+        [(n.id, _with_virtual_loss(n.q, n.visits, virtual.get(n.id, 0)),
+          n.visits + virtual.get(n.id, 0), p, n.value)
+         for n, p in zip(children, priors, strict=True)],
         excluded,
     )
+    return [replace(s, virtual_loss=virtual[s.child]) if virtual.get(s.child) else s
+            for s in scores]
+
+
+def _with_virtual_loss(q: float, visits: int, virtual: int) -> float:
+    """Q after ``virtual`` more visits of value 0 (Q itself when there are none)."""
+    if not virtual:
+        return q
+    return q * visits / (visits + virtual)
 
 
 def tree_scores(

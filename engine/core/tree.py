@@ -104,9 +104,42 @@ class Tree:
     nodes: list[Node]
     iterations_done: int = 0
     next_phase: Phase = "select"
-    pending: Pending = field(default_factory=Pending)
+    in_flight: list[Pending] = field(default_factory=list)
+    """The round's iterations not yet backed up, in order: the first is iteration
+    ``iterations_done`` (one at most in plain MCTS; up to ``round_size`` in parallel
+    MCTS)."""
+    round_size: int = 1
+    """How many iterations the round in flight has (``Selected.round_size``)."""
+    cursor: int = 0
+    """Which of ``in_flight`` the next expansion or simulation is for."""
     tokens: TokenCounts = field(default_factory=TokenCounts)
     events_applied: int = 0
+
+    @property
+    def pending(self) -> Pending:
+        """The iteration the next event is for (during selection: the last one selected;
+        between rounds: an empty ``Pending``)."""
+        if not self.in_flight:
+            return Pending()
+        if self.next_phase == "select":
+            return self.in_flight[-1]
+        return self.in_flight[self.cursor]
+
+    @property
+    def next_iteration(self) -> int:
+        """The iteration number the next event carries."""
+        if self.next_phase == "select":
+            return self.iterations_done + len(self.in_flight)
+        return self.iterations_done + self.cursor
+
+    def virtual_visits(self) -> dict[int, int]:
+        """Node id -> how many selections of the round in flight passed through it and are
+        not backed up yet: parallel MCTS's virtual loss."""
+        counts: dict[int, int] = {}
+        for pending in self.in_flight:
+            for node_id in pending.path:
+                counts[node_id] = counts.get(node_id, 0) + 1
+        return counts
 
     @classmethod
     def new(cls, problem: str) -> Tree:
@@ -130,13 +163,12 @@ class Tree:
         return copy.deepcopy(self)
 
 
-_NEXT: dict[Phase, Phase] = {
-    "select": "expand", "expand": "simulate", "simulate": "backprop", "backprop": "select"
-}
-
-
 def apply(tree: Tree, event: Event) -> None:
-    """Apply one event to ``tree`` in place. Raise ``ValueError`` if it does not fit."""
+    """Apply one event to ``tree`` in place. Raise ``ValueError`` if it does not fit.
+
+    A round of b iterations (``Selected.round_size``; 1 in plain MCTS) is b selections,
+    then b expansions, b simulations and b backpropagations, each phase in iteration order.
+    """
     if isinstance(event, Expanded) and not event.in_cycle:
         _add_children(tree, event)
         _count_tokens(tree, event.tokens)
@@ -144,21 +176,23 @@ def apply(tree: Tree, event: Event) -> None:
         return
     if event.phase != tree.next_phase:
         raise ValueError(f"expected a {tree.next_phase} event, got {event.phase}")
-    if event.iteration != tree.iterations_done:
+    if event.iteration != tree.next_iteration:
         raise ValueError(f"event of iteration {event.iteration}, tree is at "
-                         f"{tree.iterations_done}")
+                         f"{tree.next_iteration}")
     if isinstance(event, Selected):
-        _check_path(tree, event.path)
-        tree.pending = Pending(path=event.path)
+        _select(tree, event)
     elif isinstance(event, Expanded):
-        if not tree.pending.path or event.node != tree.pending.path[-1]:
+        pending = tree.in_flight[tree.cursor]
+        if event.node != pending.path[-1]:
             raise ValueError("expansion of a node that was not selected")
         _add_children(tree, event)
         _count_tokens(tree, event.tokens)
         target = simulation_target(event.node, event.children)
-        tree.pending = Pending(path=tree.pending.path, simulate_node=target)
+        tree.in_flight[tree.cursor] = Pending(path=pending.path, simulate_node=target)
+        _advance(tree, "simulate")
     elif isinstance(event, Simulated):
-        if event.node != tree.pending.simulate_node:
+        pending = tree.in_flight[tree.cursor]
+        if event.node != pending.simulate_node:
             raise ValueError("simulation of a node that was not expanded")
         node = tree.nodes[event.node]
         if not (node.terminal and not event.rollout.tokens):
@@ -168,27 +202,56 @@ def apply(tree: Tree, event: Event) -> None:
         if event.rollout.rewards:
             node.rewards = list(event.rollout.rewards)
         _count_tokens(tree, event.tokens)
-        tree.pending = Pending(tree.pending.path, event.node, event.rollout.value)
+        tree.in_flight[tree.cursor] = Pending(pending.path, event.node, event.rollout.value)
+        _advance(tree, "backprop")
     elif isinstance(event, Backpropagated):
-        _check_path(tree, event.path)
-        pending = tree.pending
-        value = 0.0 if pending.value is None else pending.value
-        if event.path != backup_path(pending) or event.value != value:
-            raise ValueError("backpropagation does not match the selected path and the "
-                             "simulated value")
-        if event.q_after is not None and \
-                event.q_after != backup_values(tree, event.path, event.value):
-            raise ValueError("the Q values of an MCTSr backup do not follow its rule")
-        for i, node_id in enumerate(event.path):
-            tree.nodes[node_id].visits += 1
-            tree.nodes[node_id].value_sum += event.value
-            if event.q_after is not None:
-                tree.nodes[node_id].backed_q = event.q_after[i]
-        tree.tokens = event.tokens
-        tree.iterations_done += 1
-        tree.pending = Pending()
-    tree.next_phase = _NEXT[event.phase]
+        _backpropagate(tree, event)
     tree.events_applied += 1
+
+
+def _select(tree: Tree, event: Selected) -> None:
+    _check_path(tree, event.path)
+    if event.round_size < 1:
+        raise ValueError("a round has at least one iteration")
+    if not tree.in_flight:
+        tree.round_size = event.round_size
+    elif event.round_size != tree.round_size:
+        raise ValueError(f"a selection of a round of {event.round_size} in a round of "
+                         f"{tree.round_size}")
+    if any(p.path[-1] == event.path[-1] for p in tree.in_flight):
+        raise ValueError(f"node {event.path[-1]} is already selected in this round")
+    tree.in_flight.append(Pending(path=event.path))
+    if len(tree.in_flight) == tree.round_size:
+        tree.next_phase, tree.cursor = "expand", 0
+
+
+def _advance(tree: Tree, next_phase: Phase) -> None:
+    """The next iteration of the round in the same phase, or the next phase."""
+    tree.cursor += 1
+    if tree.cursor == len(tree.in_flight):
+        tree.next_phase, tree.cursor = next_phase, 0
+
+
+def _backpropagate(tree: Tree, event: Backpropagated) -> None:
+    _check_path(tree, event.path)
+    pending = tree.in_flight[0]
+    value = 0.0 if pending.value is None else pending.value
+    if event.path != backup_path(pending) or event.value != value:
+        raise ValueError("backpropagation does not match the selected path and the "
+                         "simulated value")
+    if event.q_after is not None and \
+            event.q_after != backup_values(tree, event.path, event.value):
+        raise ValueError("the Q values of an MCTSr backup do not follow its rule")
+    for i, node_id in enumerate(event.path):
+        tree.nodes[node_id].visits += 1
+        tree.nodes[node_id].value_sum += event.value
+        if event.q_after is not None:
+            tree.nodes[node_id].backed_q = event.q_after[i]
+    tree.tokens = event.tokens
+    tree.iterations_done += 1
+    tree.in_flight.pop(0)
+    if not tree.in_flight:
+        tree.next_phase, tree.round_size = "select", 1
 
 
 def _count_tokens(tree: Tree, tokens: TokenCounts | None) -> None:

@@ -28,18 +28,16 @@ from engine.core.events import (
     Event,
     Expanded,
     ExpansionOrigin,
-    Rollout,
     Selected,
-    Simulated,
     TokenCounts,
 )
-from engine.core.phases import backup_path, closed_for, expansion_decision, next_selection
-from engine.core.rewards import combine
+from engine.core.phases import backup_path, closed_for, next_selection, select_round
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
 from engine.strategies.mctsr import Refiner
-from engine.strategies.values import Evaluator, StateToValue, mix
+from engine.strategies.rounds import expand_round, simulate_round
+from engine.strategies.values import Evaluator, StateToValue
 from engine.tasks import Task, make_task, node_kind
 from engine.tasks.reflection import REFLECTION_LINE
 from engine.tasks.task import Judgement
@@ -72,6 +70,8 @@ class Search:
         """MCTSr's phases (``engine.strategies.mctsr``); ``None`` for MCTS."""
         self.tree = Tree.new(self.task.problem)
         self.events: list[Event] = []
+        self._queued: list[Event] = []
+        """A parallel round's events of the current phase, computed, not yet applied."""
         for event in events:
             apply(self.tree, event)
             self.events.append(event)
@@ -87,26 +87,40 @@ class Search:
 
     # -- stepping -------------------------------------------------------------------------
 
-    def step_phase(self) -> Event:
-        """Compute the next phase's event, apply it to the tree and return it."""
-        phase = self.tree.next_phase
-        if phase == "select":
-            event: Event = self.select()
-        elif phase == "expand":
-            event = self.expand()
-        elif phase == "simulate":
-            event = self.simulate()
-        else:
-            event = self.backpropagate()
+    def step_phase(self, round_cap: int | None = None) -> Event:
+        """Compute the next phase's event, apply it to the tree and return it.
+
+        In a parallel round (``SearchConfig.parallel`` B > 1) one phase's events for all
+        the round's iterations are computed at once, as one batch for the model, and handed
+        out one per call, in iteration order. ``round_cap``: the most iterations a round
+        that starts now may have (a run's remaining iterations)."""
+        if not self._queued:
+            self._queued = self._phase_events(round_cap)
+        event = self._queued.pop(0)
         self._apply(event)
         return event
 
-    def step_iteration(self) -> list[Event]:
-        """Run phases until the current iteration is complete (four events from a fresh one)."""
+    def step_round_phase(self) -> list[Event]:
+        """The current phase for every iteration of the round (what "next phase" does): one
+        event in plain MCTS, up to B in a parallel round."""
+        phase = self.tree.next_phase
         events = [self.step_phase()]
-        while self.tree.next_phase != "select":
+        while self.tree.next_phase == phase and not self.between_rounds:
             events.append(self.step_phase())
         return events
+
+    def step_iteration(self) -> list[Event]:
+        """Run phases until the current round is complete (four events from a fresh one in
+        plain MCTS; 4 x B in a parallel round of B)."""
+        events = [self.step_phase()]
+        while not self.between_rounds:
+            events.append(self.step_phase())
+        return events
+
+    @property
+    def between_rounds(self) -> bool:
+        """Whether no iteration is in flight (the next event starts a round)."""
+        return self.tree.next_phase == "select" and not self.tree.in_flight
 
     def run(
         self,
@@ -116,22 +130,23 @@ class Search:
         *,
         raise_when_exhausted: bool = False,
     ) -> list[Event]:
-        """Complete ``iterations`` more iterations (the one in progress counts as one),
-        calling ``on_event`` after every phase, so that a caller can keep each event even
-        if it is interrupted. ``should_stop`` is asked between iterations. An exhausted
-        tree (every branch ended) stops the run, or raises ``SearchExhausted`` with
+        """Complete ``iterations`` more iterations (those in flight count), calling
+        ``on_event`` after every phase, so that a caller can keep each event even if it is
+        interrupted. ``should_stop`` is asked between rounds (between iterations in plain
+        MCTS); a parallel round never runs past ``iterations``. An exhausted tree (every
+        branch ended) stops the run, or raises ``SearchExhausted`` with
         ``raise_when_exhausted``."""
         done: list[Event] = []
         target = self.tree.iterations_done + iterations
         while self.tree.iterations_done < target:
-            if self.tree.next_phase == "select":
+            if self.between_rounds:
                 if should_stop is not None and should_stop():
                     break
                 if self.exhausted:
                     if raise_when_exhausted:
                         self.select()  # raises SearchExhausted, which says why
                     break
-            event = self.step_phase()
+            event = self.step_phase(target - self.tree.iterations_done)
             done.append(event)
             if on_event is not None:
                 on_event(event)
@@ -145,11 +160,11 @@ class Search:
         """The random stream for one draw: seeded by (run seed, problem, ``counter``, which
         defaults to the iteration, ``purpose``), so a resumed search draws the same numbers
         and different problems draw independent ones."""
-        step = self.tree.iterations_done if counter is None else counter
+        step = self.tree.next_iteration if counter is None else counter
         return torch.Generator().manual_seed(
             stream_seed(self.config.seed, self.tree.problem, step, purpose))
 
-    def _path_tokens(self, node_id: int) -> list[tuple[int, list[int]]]:
+    def path_tokens(self, node_id: int) -> list[tuple[int, list[int]]]:
         path = self.tree.path_to(node_id)
         nodes = [(n, self.tree.nodes[n].token_ids) for n in path[1:]]
         return [(ROOT_ID, self.prompt_ids), *nodes]
@@ -168,79 +183,34 @@ class Search:
     @property
     def exhausted(self) -> bool:
         """Whether every branch has ended, so that no iteration can add anything."""
-        return self.tree.next_phase == "select" and ROOT_ID in self.closed()
+        return self.between_rounds and ROOT_ID in self.closed()
+
+    @property
+    def parallel(self) -> int:
+        """Iterations per round: ``SearchConfig.parallel`` for MCTS, 1 for MCTSr."""
+        return self.config.parallel if self.refiner is None else 1
 
     def select(self) -> Selected:
         """Descend from the root by the best score until a leaf, avoiding closed nodes."""
         return next_selection(self.tree, self.config)
 
-    def expand(self) -> Expanded:
-        """Add children to the selected leaf, or say why it is simulated as it is."""
+    def _phase_events(self, round_cap: int | None) -> list[Event]:
+        """The next phase's events for the rest of the round, computed as one batch."""
+        phase = self.tree.next_phase
+        if phase == "select":
+            size = self.parallel if round_cap is None else max(1, min(self.parallel,
+                                                                       round_cap))
+            return list(select_round(self.tree, self.config, size))
         if self.refiner is not None:
-            return self.refiner.expand()
-        leaf = self.tree.nodes[self.tree.pending.path[-1]]
-        it = self.tree.iterations_done
-        decision = expansion_decision(leaf, max_depth=self.config.max_depth,
-                                      reflection=self.config.reflection == "on")
-        if decision.action == "reflect":
-            token_ids = self._reflection_ids(leaf)
-            if not self._fits(leaf.id, len(token_ids)):
-                return Expanded(it, leaf.id, (), "no room left in the model's context for a "
-                                "reflection: the answer is evaluated as it is",
-                                tokens=self.tokens())
-            child = self._reflection_child(leaf, token_ids)
-            return Expanded(it, leaf.id, (child,), decision.reason, tokens=self.tokens())
-        if decision.action == "none":
-            return Expanded(it, leaf.id, (), decision.reason, tokens=self.tokens())
-        children = self.sample_children(leaf.id, self.generator("expand"))
-        merged = self.config.children - len(children)
-        more = " more" if leaf.children else ""
-        reason = f"sampled {self.config.children}{more} next steps" + (
-            f"; {merged} duplicate(s) merged" if merged else "")
-        return Expanded(it, leaf.id, children, reason, tokens=self.tokens())
-
-    def simulate(self) -> Simulated:
-        """Roll out from the node to an answer (or evaluate a terminal node directly)."""
-        if self.refiner is not None:
-            return self.refiner.simulate()
-        target = self.tree.pending.simulate_node
-        node = self.tree.nodes[ROOT_ID if target is None else target]
-        it = self.tree.iterations_done
-        if node.terminal:
-            value, reward = combine(self.config.reward, node.confidences, node.verdict)
-            rollout = Rollout("", (), (), value, node.answer, node.verdict, reward)
-            return Simulated(it, node.id, rollout, self.tokens())
-        if node.children and all(self.tree.nodes[c].dead for c in node.children):
-            rollout = Rollout("", (), (), 0.0, None, None, "step check",
-                              stopped="every next step was rejected by the step check")
-            return Simulated(it, node.id, rollout, self.tokens())
-        mode = self.config.leaf_value
-        state_value = self._state_value(node) if mode != "rollout" else None
-        if mode == "value" and state_value is not None:
-            rollout = Rollout("", (), (), state_value, None, None,
-                              f"state value ({self.config.evaluator})",
-                              state_value=state_value)
-            return Simulated(it, node.id, rollout, self.tokens())
-        rollout = self._rollout(node, state_value)
-        return Simulated(it, node.id, rollout, self.tokens())
-
-    def _rollout(self, node: Node, state_value: float | None) -> Rollout:
-        """Sample to an answer from ``node``; its reward, mixed with ``state_value``."""
-        prefix = self.generated_text(node.id)
-        rule = StopRule("rollout", self.config.rollout_max_tokens, self.task.is_final_line,
-                        self.evaluator.rollout_check(prefix))
-        sample = self.session.sample(self._path_tokens(node.id), 1, rule,
-                                     self.config.temperature, self.generator("simulate"))[0]
-        judgement = self.judge_attempt(prefix, sample)
-        reward_value, reward = combine(self.config.reward, sample.confidences,
-                                       judgement.verdict)
-        value = mix(reward_value, state_value, self.config.value_weight)
-        if state_value is not None:
-            reward = f"{reward} mixed with state value ({self.config.evaluator})"
-        tokens = tuple(self.model.token_text(t) for t in sample.token_ids)
-        return Rollout(sample.text, tokens, tuple(sample.confidences), value,
-                       judgement.answer, judgement.verdict, reward, sample.rejected,
-                       reward_value, state_value)
+            refine: dict[str, Callable[[], Event]] = {
+                "expand": self.refiner.expand, "simulate": self.refiner.simulate,
+                "backprop": self.refiner.backpropagate}
+            return [refine[phase]()]
+        if phase == "expand":
+            return list(expand_round(self))
+        if phase == "simulate":
+            return list(simulate_round(self))
+        return [self.backpropagate()]
 
     def judge_attempt(self, prefix: str, sample: Sample) -> Judgement:
         """What a whole attempt (``sample`` after the text ``prefix``) amounts to. One the
@@ -250,7 +220,7 @@ class Search:
             return Judgement(None, False if self.task.has_step_check else None)
         return self.task.judge(prefix + sample.text, sample.ended == "eos")
 
-    def _state_value(self, node: Node) -> float | None:
+    def state_value(self, node: Node) -> float | None:
         """The node's state value: stored at its creation, or judged now (the root)."""
         if node.value is not None or node.id != ROOT_ID:
             return node.value
@@ -274,30 +244,43 @@ class Search:
         """Sample k next steps under ``node_id`` (identical ones merged) and keep their caches.
 
         Returns the new children's specs, numbered after the tree's last node; nothing is
-        applied to the tree. A sample identical to one of the node's children is dropped
-        (its tokens were spent all the same), and the node never exceeds ``max_children``.
-        """
-        parent = self.tree.nodes[node_id]
+        applied to the tree."""
         samples = self.session.sample(
-            self._path_tokens(node_id), self.config.children, self._step_rule(),
+            self.path_tokens(node_id), self.config.children, self.step_rule(),
             self.config.temperature, generator,
         )
+        kept = self.new_children(node_id, samples, len(self.tree.nodes))
+        return self.valued([(node_id, kept)])[0]
+
+    def new_children(self, node_id: int, samples: list[Sample], first_id: int
+                     ) -> list[tuple[ChildSpec, Sample]]:
+        """The children that ``samples`` (drawn under ``node_id``) make, numbered from
+        ``first_id``, without their state values (``valued`` adds them). A sample identical
+        to one of the node's children is dropped (its tokens were spent all the same), and
+        the node never exceeds ``max_children``."""
+        parent = self.tree.nodes[node_id]
         known = {tuple(self.tree.nodes[c].token_ids) for c in parent.children}
         room = max(0, self.config.max_children - len(parent.children))
         kept = [s for s in samples if tuple(s.token_ids) not in known][:room]
         kept_ids = {id(s) for s in kept}
         self.session.counter.discarded += sum(len(s.token_ids) * s.count for s in samples
                                               if id(s) not in kept_ids)
-        samples = kept
-        first = len(self.tree.nodes)
-        children = [self._child_spec(parent, s, first + i) for i, s in enumerate(samples)]
-        before = self.generated_text(parent.id)
-        values = self.evaluator.values([
-            StateToValue(before + s.text, c.confidences, c.terminal, c.verdict, c.dead)
-            for c, s in zip(children, samples, strict=True)])
-        for spec, sample in zip(children, samples, strict=True):
-            self.session.remember(spec.id, sample.state)
-        return tuple(replace(c, value=v) for c, v in zip(children, values, strict=True))
+        return [(self._child_spec(parent, s, first_id + i), s) for i, s in enumerate(kept)]
+
+    def valued(self, groups: list[tuple[int, list[tuple[ChildSpec, Sample]]]]
+               ) -> list[tuple[ChildSpec, ...]]:
+        """Each group's children (``(parent id, new_children(...))``) with their state
+        values, judged in one call for all groups; their caches are kept."""
+        states = [StateToValue(self.generated_text(parent) + s.text, c.confidences,
+                               c.terminal, c.verdict, c.dead)
+                  for parent, kept in groups for c, s in kept]
+        values = iter(self.evaluator.values(states))
+        out = []
+        for _, kept in groups:
+            for spec, sample in kept:
+                self.session.remember(spec.id, sample.state)
+            out.append(tuple(replace(c, value=next(values)) for c, _ in kept))
+        return out
 
     def expand_out_of_cycle(self, node_id: int, reason: str, generator: torch.Generator,
                             origin: ExpansionOrigin) -> Expanded:
@@ -324,37 +307,40 @@ class Search:
         if node.ended in ("eos", "context"):
             raise InputError(f"Node {node_id} ended the text ({node.ended}): nothing can "
                              "follow it, so it cannot get a reflection.")
-        reflection_ids = self._reflection_ids(node)
-        if not self._fits(node.id, len(reflection_ids)):
+        reflection_ids = self.reflection_ids(node)
+        if not self.fits(node.id, len(reflection_ids)):
             raise InputError(f"Node {node_id} leaves no room in the model's context for the "
                              "reflection line.")
         event = Expanded(self.tree.iterations_done, node_id,
-                         (self._reflection_child(node, reflection_ids),),
+                         (self.reflection_child(node, reflection_ids),),
                          "reflection added by hand", "reflection_by_hand", self.tokens())
         self._apply(event)
         return event
 
-    def _reflection_ids(self, parent: Node) -> list[int]:
+    def reflection_ids(self, parent: Node) -> list[int]:
         """The reflection line's tokens after ``parent`` (on a line of its own)."""
         text = self.generated_text(parent.id) if parent.id != ROOT_ID else "\n"
         lead = "" if text.endswith("\n") else "\n"
         return self.model.encode_continuation(lead + REFLECTION_LINE + "\n")
 
-    def _fits(self, node_id: int, extra_tokens: int) -> bool:
+    def fits(self, node_id: int, extra_tokens: int) -> bool:
         """Whether ``extra_tokens`` more after ``node_id``'s path leave room to go on."""
-        used = sum(len(tokens) for _, tokens in self._path_tokens(node_id))
+        used = sum(len(tokens) for _, tokens in self.path_tokens(node_id))
         return used + extra_tokens < self.model.context_length
 
-    def _reflection_child(self, parent: Node, token_ids: list[int]) -> ChildSpec:
-        sample = self.session.force(self._path_tokens(parent.id), token_ids)
-        child_id = len(self.tree.nodes)
+    def reflection_child(self, parent: Node, token_ids: list[int],
+                         child_id: int | None = None) -> ChildSpec:
+        """The reflection line under ``parent``, scored, as child ``child_id`` (default: the
+        next id)."""
+        sample = self.session.force(self.path_tokens(parent.id), token_ids)
+        child_id = len(self.tree.nodes) if child_id is None else child_id
         self.session.remember(child_id, sample.state)
         return ChildSpec(child_id, "reflection", REFLECTION_LINE, tuple(token_ids),
                          sample.logprob, 1, tuple(sample.confidences), False, None, None)
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _step_rule(self) -> StopRule:
+    def step_rule(self) -> StopRule:
         if self.config.granularity == "mini-step":
             return StopRule("tokens", self.config.mini_step_tokens)
         return StopRule("line", self.config.max_step_tokens)

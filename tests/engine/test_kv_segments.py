@@ -36,7 +36,7 @@ def test_an_assembled_prefix_equals_one_computed_in_one_pass(demo_model: HFModel
     search = Search(demo_model, make_config(seed=3, children=2), "1 2 4 7")
     search.run(12)
     deepest = max(search.tree.nodes, key=lambda n: n.depth)
-    path = search._path_tokens(deepest.id)
+    path = search.path_tokens(deepest.id)
     assembled = search.session.state_for(path)
     fresh = demo_model.new_session(reuse=False).state_for(path)  # type: ignore[attr-defined]
     assert assembled.length == fresh.length == sum(len(t) for _, t in path)
