@@ -27,12 +27,16 @@ def out_of_cycle(event: Event) -> bool:
 
 
 def events_before_iteration(events: Sequence[Event], iteration: int) -> list[Event]:
-    """The events up to the moment iteration ``iteration`` began (all of them if it never
-    did)."""
-    for index, event in enumerate(events):
-        if not out_of_cycle(event) and event.iteration >= iteration:
-            return list(events[:index])
-    return list(events)
+    """The events up to the moment ``iteration`` iterations were complete (all of them if
+    that never happened): through the backpropagation of iteration ``iteration - 1`` and
+    the expansions outside the cycle that follow it. In plain MCTS that is everything
+    before iteration ``iteration`` began; in a parallel round the later iterations'
+    selections come before it and belong to the moment too."""
+    if iteration <= 0:
+        end = next((i for i, e in enumerate(events) if not out_of_cycle(e)), len(events))
+        return list(events[:end])
+    cut = events_through_phase(events, iteration - 1, "backprop")
+    return list(events) if cut is None else cut
 
 
 def events_through_phase(
@@ -41,7 +45,7 @@ def events_through_phase(
     """The events up to and including ``phase``'s event of ``iteration`` (an
     ``Event.iteration``); ``None`` if the run has no such event. After ``backprop`` the
     iteration is over: expansions outside the cycle that follow it before the next
-    iteration begins belong to that moment too (as to "after k iterations")."""
+    in-cycle event belong to that moment too (as to "after k iterations")."""
     for index, event in enumerate(events):
         if out_of_cycle(event):
             continue
@@ -51,8 +55,6 @@ def events_through_phase(
                 while end < len(events) and out_of_cycle(events[end]):
                     end += 1
             return list(events[:end])
-        if event.iteration > iteration:
-            return None
     return None
 
 

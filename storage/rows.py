@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.orm import Session
 
 from engine.core.config import SearchConfig, make_config
 from engine.core.events import Event, event_from_dict, event_to_dict
@@ -102,3 +103,21 @@ def run_info(row: RunRow) -> RunInfo:
         updated_at=row.updated_at.replace(tzinfo=UTC), schema_version=row.schema_version,
         user_name=row.user_name,
     )
+
+
+def seq_after(session: Session, run_id: int, iterations: int) -> int | None:
+    """The seq of the first event after the moment ``iterations`` iterations were
+    complete that is not part of it (``None``: every event is): the first selection or
+    backpropagation after iteration ``iterations - 1``'s backpropagation (after it, an
+    in-cycle event is one of those; an expansion there is one outside the cycle, which
+    belongs to the moment)."""
+    done = select(func.min(EventRow.seq)).where(EventRow.run_id == run_id,
+                                                EventRow.phase != "expand")
+    if iterations > 0:
+        backup = session.scalar(select(EventRow.seq).where(
+            EventRow.run_id == run_id, EventRow.iteration == iterations - 1,
+            EventRow.phase == "backprop"))
+        if backup is None:
+            return None
+        done = done.where(EventRow.seq > backup)
+    return session.scalar(done)

@@ -28,6 +28,7 @@ from storage.errors import StorageError
 from storage.models import RUN_STATUSES, SCHEMA_VERSION, EventRow, RunRow
 from storage.replay import events_before_iteration, events_through_phase, fold_or_fail
 from storage.rows import RunInfo, current_user, decode_event, insert_events, now_utc, run_info
+from storage.rows import seq_after as first_seq_after
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +287,9 @@ class RunStore:
             self._row(session, run_id)
             query = select(EventRow.seq, EventRow.payload).where(EventRow.run_id == run_id)
             if upto_iteration is not None:
-                query = query.where(EventRow.iteration <= upto_iteration)
+                end = first_seq_after(session, run_id, upto_iteration)
+                if end is not None:
+                    query = query.where(EventRow.seq < end)
             rows = session.execute(query.order_by(EventRow.seq)).all()
         events = [decode_event(run_id, seq, payload) for seq, payload in rows]
         if upto_iteration is not None:

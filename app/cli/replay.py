@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from engine.core.report import iteration_label, moment, nodes_report, search_summary
+    from engine.core.report import nodes_report, search_summary, tree_label, tree_moment
     from engine.tasks.answers import answer_fields, label_answer
     from storage import open_store
     from storage.replay import fold_or_fail
@@ -49,7 +49,7 @@ def _replay(args: argparse.Namespace) -> int:
     info = store.get_run(args.run_id)
     events = store.events_at(args.run_id, iteration=args.iteration, phase=args.phase)
     tree = fold_or_fail(info.problem, events, f"run {args.run_id}")
-    iteration, phase = moment(tree.iterations_done, tree.next_phase)
+    iteration, phase = tree_moment(tree)
     summary = search_summary(tree)
     label = label_answer(info.task, tree.problem, summary["best_answer"], summary["solved"],
                          info.config.reference_answer)
@@ -57,7 +57,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "run_id": args.run_id, "iteration": iteration, "phase": args.phase or phase,
-            "moment": iteration_label(tree.iterations_done, tree.next_phase),
+            "moment": tree_label(tree),
             "iterations_done": tree.iterations_done, "next_phase": tree.next_phase,
             "events": tree.events_applied, "best_answer": summary["best_answer"],
             "solved": summary["solved"], **answer_fields(label), "tokens": summary["tokens"],
@@ -66,7 +66,7 @@ def _replay(args: argparse.Namespace) -> int:
         }))
         return 0
     print(f"run {args.run_id}: {tree.problem}  "
-          f"{iteration_label(tree.iterations_done, tree.next_phase)}  ({len(tree.nodes)} nodes, "
+          f"{tree_label(tree)}  ({len(tree.nodes)} nodes, "
           f"{tree.events_applied} events)")
     print(label.line)
     print(step.describe(iteration))

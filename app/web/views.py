@@ -34,7 +34,7 @@ from engine.core.events import (
     SelectionLevel,
 )
 from engine.core.phases import closed_for, next_selection, scores_for
-from engine.core.report import iteration_label, iteration_number
+from engine.core.report import iteration_number, tree_label
 from engine.core.selection import children_scores, pick
 from engine.core.tree import Node, Tree, apply, best_answer
 from engine.errors import SearchExhausted
@@ -366,7 +366,7 @@ def summary_line(tree: Tree) -> str:
         shown = f"{answer} (correct)"
     else:  # a candidate is not an answer until it is verified
         shown = f"none verified (candidate {answer}: {VERDICT_WORDS[verdict]})"
-    return (f"{iteration_label(tree.iterations_done, tree.next_phase)} · "
+    return (f"{tree_label(tree)} · "
             f"next phase: {tree.next_phase} · "
             f"{len(tree.nodes)} nodes · tokens generated {tree.tokens.generated} · "
             f"best answer: {shown}")

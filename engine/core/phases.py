@@ -115,7 +115,8 @@ def select_path(
             break
         scores = children_scores(tree, node.id, rule, c, closed, virtual)
         best = pick(scores)
-        levels.append(SelectionLevel(node.id, node.visits, tuple(scores), best.child))
+        parent_visits = node.visits + (virtual or {}).get(node.id, 0)
+        levels.append(SelectionLevel(node.id, parent_visits, tuple(scores), best.child))
         node = tree.nodes[best.child]
         path.append(node.id)
     return Selected(tree.next_iteration, tuple(path), tuple(levels))

@@ -75,6 +75,36 @@ def phase_label(iteration: int, phase: str) -> str:
     return f"iteration {iteration} · after {phase}"
 
 
+def tree_moment(tree: Tree) -> tuple[int, Phase | None]:
+    """``moment`` of a tree, rounds of parallel MCTS included: the last event applied in
+    the four-phase cycle, as ``(k, phase)`` (iteration k, 1-based), or ``(k, None)`` after k
+    completed iterations with none in flight."""
+    done, in_flight = tree.iterations_done, tree.in_flight
+    if not in_flight:
+        return done, None
+    if tree.next_phase == "select":
+        return done + len(in_flight), "select"
+    if tree.cursor:
+        return done + tree.cursor, _PHASE_BEFORE[tree.next_phase]
+    if tree.next_phase == "backprop" and len(in_flight) < tree.round_size:
+        return done, "backprop"
+    return done + len(in_flight), _PHASE_BEFORE[tree.next_phase]
+
+
+def tree_label(tree: Tree) -> str:
+    """``iteration_label`` of a tree (``tree_moment``), with the round when it has more
+    than one iteration in flight."""
+    iteration, phase = tree_moment(tree)
+    if phase is None:
+        return f"after {iteration} iteration{'' if iteration == 1 else 's'}"
+    label = phase_label(iteration, phase)
+    if tree.round_size > 1 and tree.in_flight:
+        first = tree.iterations_done - (tree.round_size - len(tree.in_flight)) + 1 \
+            if tree.next_phase == "backprop" else tree.iterations_done + 1
+        label += f" (round of iterations {first}-{first + tree.round_size - 1})"
+    return label
+
+
 def iteration_label(iterations_done: int, next_phase: Phase) -> str:
     """The moment of a tree in words: ``after 12 iterations`` between iterations,
     ``iteration 13 · after expand`` inside one (see ``moment``)."""

@@ -1,0 +1,193 @@
+"""Parallel MCTS with virtual loss (``SearchConfig.parallel``): rounds of B iterations whose
+phases are grouped, the model called once per phase, replay equal to live, and B = 1 equal
+to the plain search of the version before rounds existed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.backends.hf import HFModel
+from engine.backends.protocol import SampleRequest, StopRule
+from engine.core.config import make_config
+from engine.core.events import (
+    Backpropagated,
+    ChildSpec,
+    Event,
+    Expanded,
+    Selected,
+    event_from_dict,
+    event_to_dict,
+)
+from engine.core.phases import next_selection, select_round
+from engine.core.tree import Tree, apply, check_invariants, fold
+from engine.strategies.search import Search
+
+GOLDEN = Path(__file__).parent / "data" / "plain_mcts_events_fe9b1b2.json"
+
+
+def _summary(events: list[Event]) -> list[list[object]]:
+    """What tests/engine/data/plain_mcts_events_fe9b1b2.json keeps of each event."""
+    rows: list[list[object]] = []
+    for e in events:
+        if isinstance(e, Selected):
+            rows.append(["select", e.iteration, list(e.path)])
+        elif isinstance(e, Expanded):
+            rows.append(["expand", e.iteration, e.node, [c.text for c in e.children]])
+        elif isinstance(e, Backpropagated):
+            rows.append(["backprop", e.iteration, list(e.path), e.tokens.generated])
+        else:
+            rows.append(["simulate", e.iteration, e.node, e.rollout.text,
+                         round(e.rollout.value, 6)])
+    return rows
+
+
+def test_parallel_one_is_the_plain_search_event_for_event(demo_model: HFModel) -> None:
+    """The event streams recorded with commit fe9b1b2, before rounds existed."""
+    golden = json.loads(GOLDEN.read_text())
+    assert len(golden) == 4
+    for key, rows in golden.items():
+        problem, settings = json.loads(key)
+        search = Search(demo_model, make_config(seed=1, parallel=1, **settings), problem)
+        search.run(15)
+        assert _summary(search.events) == rows, key
+        assert all(isinstance(e, Selected) and e.round_size == 1
+                   for e in search.events if e.phase == "select")
+
+
+def _round_order_ok(events: list[Event]) -> None:
+    """Each round: b selections, then b expansions, b simulations, b backups, each phase
+    in iteration order, the iterations consecutive."""
+    i = 0
+    while i < len(events):
+        first = events[i]
+        assert isinstance(first, Selected)
+        b = first.round_size
+        block = events[i:i + 4 * b]
+        for p, phase in enumerate(("select", "expand", "simulate", "backprop")):
+            part = block[p * b:(p + 1) * b]
+            assert [e.phase for e in part] == [phase] * b
+            assert [e.iteration for e in part] == list(range(first.iteration,
+                                                             first.iteration + b))
+        leaves = [e.path[-1] for e in block[:b] if isinstance(e, Selected)]
+        assert len(set(leaves)) == b  # no two selections of a round end at one node
+        i += 4 * b
+
+
+def test_rounds_are_grouped_and_replay_equals_live_after_every_event(
+        demo_model: HFModel) -> None:
+    search = Search(demo_model, make_config(seed=0, parallel=4), "4 5 6 10")
+    stepped = 0
+    while search.tree.iterations_done < 24:
+        search.step_phase(24 - search.tree.iterations_done)
+        stepped += 1
+        assert check_invariants(search.tree) == []
+        replayed = fold(search.tree.problem,
+                        [event_from_dict(event_to_dict(e)) for e in search.events])
+        assert replayed == search.tree
+    assert stepped == len(search.events) == 4 * 24
+    _round_order_ok(search.events)
+    sizes = [e.round_size for e in search.events if isinstance(e, Selected)]
+    assert max(sizes) == 4, sizes
+
+
+def _tree_with_three_children() -> Tree:
+    """The root with three step children, each visited once (values 0.9, 0.5, 0.1)."""
+    tree = Tree.new("4 5 6 10")
+    children = tuple(ChildSpec(i + 1, "step", f"step {i}", (i,), -1.0, 1, (0.9,), False,
+                               None, None) for i in range(3))
+    events: list[Event] = [Selected(0, (0,), ()),
+                           Expanded(0, 0, children, "sampled")]
+    for event in events:
+        apply(tree, event)
+    tree.in_flight.clear()
+    tree.next_phase = "select"
+    for node, value in zip(tree.nodes[1:], (0.9, 0.5, 0.1), strict=True):
+        node.visits, node.value_sum = 1, value
+    tree.root.visits, tree.root.value_sum = 3, 1.5
+    tree.iterations_done = 3
+    return tree
+
+
+def test_virtual_loss_spreads_a_round_and_the_breakdown_shows_it() -> None:
+    tree = _tree_with_three_children()
+    config = make_config(exploration=0.1, widening=0.0, parallel=3)
+    plain = next_selection(tree, config)
+    picks = select_round(tree, config, 3)
+    assert picks[0].levels == plain.levels  # the first sees no virtual loss
+    assert [p.path for p in picks] == [(0, 1), (0, 2), (0, 3)]
+    assert [p.iteration for p in picks] == [3, 4, 5]
+    assert all(p.round_size == 3 for p in picks)
+    # The second selection sees one virtual visit of value 0 on node 1 (and the root).
+    level = picks[1].levels[0]
+    assert level.parent_visits == 4
+    first = next(s for s in level.scores if s.child == 1)
+    assert first.virtual_loss == 1 and first.visits == 2
+    assert first.exploitation == pytest.approx(0.9 / 2)
+    untouched = next(s for s in level.scores if s.child == 2)
+    assert untouched.virtual_loss == 0 and untouched.exploitation == pytest.approx(0.5)
+    # Without virtual loss every selection would take node 1 again (c is small).
+    assert plain.path == (0, 1)
+    # The tree takes the round's selections in order, and refuses a repeated leaf.
+    for pick in picks[:2]:
+        apply(tree, pick)
+    with pytest.raises(ValueError, match="already selected in this round"):
+        apply(tree, Selected(5, (0, 1), (), round_size=3))
+    with pytest.raises(ValueError, match="expected a select event"):
+        apply(tree, Expanded(3, 1, (), "none"))
+    apply(tree, picks[2])
+    assert tree.next_phase == "expand" and tree.virtual_visits() == {0: 3, 1: 1, 2: 1, 3: 1}
+
+
+def test_a_batch_of_paths_samples_what_each_path_samples_alone(demo_model: HFModel) -> None:
+    """Greedy samples of two paths of different lengths, in one padded batch and alone."""
+    session = demo_model.new_session()
+    prompt = demo_model.encode_prompt("Problem: 4 5 6 10\n")
+    step = demo_model.encode_continuation("Step: 5*4=20 (left: 6 10 20)\n")
+    paths = [[(0, prompt)], [(0, prompt), (1, step)]]
+    rule = StopRule("line", 40)
+    alone = [session.sample(p, 2, rule, 0.0, torch.Generator().manual_seed(0))
+             for p in paths]
+    batch_session = demo_model.new_session()
+    batched = batch_session.sample_many(
+        [SampleRequest(p, 2, rule, torch.Generator().manual_seed(0)) for p in paths], 0.0)
+    for one, many in zip(alone, batched, strict=True):
+        assert [s.token_ids for s in one] == [s.token_ids for s in many]
+        assert [s.count for s in one] == [s.count for s in many]
+        for a, b in zip(one, many, strict=True):
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    # Sampled (temperature 1) with each path's own stream: the same draws.
+    sampled_alone = [session.sample(p, 3, rule, 1.0, torch.Generator().manual_seed(7))
+                     for p in paths]
+    sampled_many = batch_session.sample_many(
+        [SampleRequest(p, 3, rule, torch.Generator().manual_seed(7)) for p in paths], 1.0)
+    assert [[s.token_ids for s in x] for x in sampled_alone] == \
+        [[s.token_ids for s in x] for x in sampled_many]
+
+
+def test_a_run_interrupted_inside_a_round_resumes(demo_model: HFModel) -> None:
+    config = make_config(seed=2, parallel=4)
+    full = Search(demo_model, config, "1 2 3 4")
+    full.run(16)
+    cut = next(i for i, e in enumerate(full.events)
+               if isinstance(e, Expanded) and e.iteration > 0 and
+               full.events[i - 1].phase == "expand")  # inside a round's expansions
+    resumed = Search(demo_model, config, "1 2 3 4", events=full.events[:cut])
+    assert resumed.tree.next_phase == "expand" and resumed.tree.cursor > 0
+    resumed.run(16 - resumed.tree.iterations_done)
+    assert resumed.tree.iterations_done == 16
+    assert check_invariants(resumed.tree) == []
+    _round_order_ok(resumed.events)
+    assert [e.phase for e in resumed.events] == [e.phase for e in full.events]
+
+
+def test_a_run_never_goes_past_its_iterations(demo_model: HFModel) -> None:
+    search = Search(demo_model, make_config(seed=0, parallel=8), "4 5 6 10")
+    search.run(10)
+    assert search.tree.iterations_done == 10 and search.between_rounds
+    events = search.step_round_phase()
+    assert {e.phase for e in events} == {"select"} and search.tree.next_phase == "expand"
+    assert len(events) == events[0].round_size  # type: ignore[union-attr]
