@@ -62,7 +62,7 @@ def run_strategies(names: Sequence[StrategyName], problem: str, budget: int,
     """Run ``names`` one at a time with the app's model, each saved as a run; keep the
     results for the page (``MctsLabError`` for a bad problem or setting, or the store)."""
     store = get_store()
-    model = get_model(state.MODEL_NAME.get())
+    model = get_model(state.MODEL_NAME.get().strip())
     settings = strategy_settings(budget, {"seed": seed})
     done: list[tuple[StrategyResult, int]] = []
     state.COMPARE_RESULTS.clear()
@@ -87,6 +87,9 @@ def run_strategies(names: Sequence[StrategyName], problem: str, budget: int,
 
 def draw_trees(done: Sequence[tuple[StrategyResult, int]]) -> None:
     """Each strategy's final tree, small, drawn by the app's graph."""
+    st.caption("Each strategy's final tree: size grows with visits, colour is Q (grey: "
+               "unvisited), green and red rings are correct and wrong answers; the legend "
+               "is under the graph on the Search page.")
     columns = st.columns(GRAPH_COLUMNS)
     for i, (result, run_id) in enumerate(done):
         tree, config = result.tree, result.config
@@ -96,7 +99,7 @@ def draw_trees(done: Sequence[tuple[StrategyResult, int]]) -> None:
                                          rule=rule_name(config)))
             graph_component(data, selected=None, view_key=f"compare-{run_id}",
                             key=state.compare_graph(result.strategy).name,
-                            height=GRAPH_HEIGHT)
+                            height=GRAPH_HEIGHT, legend=False)
 
 
 def open_in_replay(run_id: int) -> None:
