@@ -1,5 +1,6 @@
 """``mctslab eval``: greedy, Best-of-N, beam search, MCTS and MCTSr side by side on a
-puzzle file, every strategy under the same generated-token budget."""
+puzzle file, every strategy under the same generated-token budget (run, saved and turned
+into rows by ``app.runs.strategies``, which the app's Compare page uses too)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ from typing import Any
 
 from app.cli import add_common, add_model, load_model
 from app.cli.search import add_search_options, search_settings
-from engine.strategies.settings import STRATEGIES
+from engine.strategies.settings import STRATEGIES, StrategySettings
 
-ROW_FIELDS = (
-    "index", "problem", "strategy", "solved", "answer", "tokens_generated",
-    "tokens_forwarded", "tokens_unique", "tokens_judged", "tokens_unvisited", "tokens_dead",
-    "wall_s", "iterations", "stopped_early", "run_id", "signals",
-)
 EARLY_STOP_NOTE = (
     "each strategy stops at its first verified-correct answer (the exact verifier makes "
     "the solve rate the same as spending the whole budget; it only saves time)"
@@ -43,7 +39,8 @@ def register(sub: Any) -> None:
                         help="generated tokens per strategy per puzzle")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="most MCTS / Best-of-N iterations (default: the budget decides)")
-    parser.add_argument("--beam-width", type=int, default=4, help="B: paths kept per depth")
+    parser.add_argument("--beam-width", type=int, default=StrategySettings.beam_width,
+                        help="B: paths kept per depth")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N puzzles")
     parser.add_argument("--offset", type=int, default=0, metavar="N",
                         help="skip the first N puzzles (to split a run across processes)")
@@ -67,18 +64,16 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.core.config import make_config
-    from engine.strategies.runner import DEFAULT_MAX_ITERATIONS, StrategySettings, parse_strategies
+    from app.runs.strategies import strategy_settings
+    from engine.strategies.runner import parse_strategies
 
     _check_args(args)
     names = parse_strategies(args.strategies)
     chosen = _chosen_puzzles(args)
     torch.set_num_threads(max(1, args.threads))
-    settings = StrategySettings(
-        token_budget=args.token_budget, mcts_config=make_config(**search_settings(args)),
-        max_iterations=args.iterations or DEFAULT_MAX_ITERATIONS,
-        beam_width=args.beam_width, stop_when_solved=not args.no_early_stop,
-    )
+    settings = strategy_settings(args.token_budget, search_settings(args),
+                                 iterations=args.iterations, beam_width=args.beam_width,
+                                 early_stop=not args.no_early_stop)
     store = None
     if args.save_runs:
         from storage import open_store
@@ -161,50 +156,19 @@ def _evaluate(model: Any, chosen: Sequence[tuple[int, str]], names: Sequence[Any
     """Every strategy on every puzzle, one progress-bar tick per (puzzle, strategy)."""
     from tqdm import tqdm
 
-    from engine.strategies.runner import run_strategy
+    from app.runs.strategies import row_of, run_and_save
 
     rows: list[dict[str, Any]] = []
     with tqdm(total=len(chosen) * len(names), desc="eval", unit="search", file=sys.stderr,
               leave=False) as bar:
         for index, problem in chosen:
             for name in names:
-                result = run_strategy(name, model, problem, settings)
-                run_id = save_run(store, model, result) if store is not None else None
+                result, run_id = run_and_save(name, model, problem, settings, store)
                 rows.append(row_of(index, result, run_id))
                 bar.set_postfix_str(f"{name} {problem} {'solved' if result.solved else '-'}")
                 bar.update(1)
             checkpoint(rows)
     return rows
-
-
-def row_of(index: int, result: Any, run_id: int | None) -> dict[str, Any]:
-    """One per-puzzle row (``ROW_FIELDS``), naming the signals the strategy used."""
-    from engine.strategies.runner import signals
-
-    return {
-        "index": index, "problem": result.problem, "strategy": result.strategy,
-        "solved": result.solved, "answer": result.answer,
-        "tokens_generated": result.tokens_generated,
-        "tokens_forwarded": result.tokens_forwarded, "tokens_unique": result.tokens_unique,
-        "tokens_judged": result.tree.tokens.judged, "tokens_unvisited": result.tokens_unvisited,
-        "tokens_dead": result.tokens_dead,
-        "wall_s": round(result.wall_s, 3), "iterations": result.iterations,
-        "stopped_early": result.stopped_early, "run_id": run_id,
-        "signals": signals(result.config),
-    }
-
-
-def save_run(store: Any, model: Any, result: Any) -> int:
-    """Store one strategy's search as a finished run; return its id."""
-    run_id = int(store.create_run(
-        problem=result.problem, config=result.config, model_name=model.name,
-        model_fingerprint=model.fingerprint,
-        title=f"eval {result.strategy}: {result.problem}",
-    ))
-    store.append_events(run_id, result.events, iterations_done=result.tree.iterations_done,
-                        best_answer=result.answer, solved=result.solved)
-    store.set_status(run_id, "finished")
-    return run_id
 
 
 def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
@@ -239,6 +203,8 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str,
 
 def write_rows(path: Path, rows: Sequence[dict[str, Any]], report: dict[str, Any]) -> None:
     """CSV: one row per (puzzle, strategy). JSON: the whole report, rows included."""
+    from app.runs.strategies import ROW_FIELDS
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -40,11 +40,12 @@ def component_dir() -> Path:
 
 def graph_component(graph: dict[str, Any], *, selected: int | None, view_key: str, key: str,
                     on_change: Callable[[], None] | None = None,
-                    height: int = GRAPH_HEIGHT) -> Any:
+                    height: int = GRAPH_HEIGHT, legend: bool = True) -> Any:
     """Draw ``graph`` (``app.web.graph.vis_data``); return the last click ``{"node": id, ...}``
-    or None. ``view_key`` changes when another tree is shown, to refit the view."""
+    or None. ``view_key`` changes when another tree is shown, to refit the view; ``legend``
+    False leaves the legend out (small pictures side by side)."""
     global _component
     if _component is None:
         _component = components.declare_component(COMPONENT_NAME, path=str(component_dir()))
     return _component(graph=graph, selected=selected, view_key=view_key, height=height,
-                      key=key, default=None, on_change=on_change)
+                      legend=legend, key=key, default=None, on_change=on_change)

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 import streamlit as st
 
 from engine.backends.hf import DEMO_MODEL_NAME
+from engine.strategies.settings import STRATEGIES
 
 if TYPE_CHECKING:
     from app.runs.live import LiveRun
+    from engine.strategies.runner import StrategyResult
 
 T = TypeVar("T")
 Panel = Literal["Inspector", "What just happened", "Charts"]
@@ -147,9 +149,32 @@ REPLAY_LENGTH: Key[int | None] = Key("replay_len", None)
 """How many events the replayed run has (for Play at the end)."""
 REPLAY = moment_keys("replay")
 
-KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX)
-"""Values typed on the Search page that outlive a visit to another page (with the settings,
-``SETTING_PREFIX``)."""
+# -- Compare --------------------------------------------------------------------------------
+COMPARE_PROBLEM: Key[str] = Key("compare_problem", "4 5 6 10")
+COMPARE_BUDGET: Key[int] = Key("compare_budget", 800)
+"""Generated tokens per strategy (``mctslab eval --token-budget``)."""
+COMPARE_SEED: Key[int] = Key("compare_seed", 0)
+COMPARE_STRATEGIES: Key[list[str]] = Key("compare_strategies", list(STRATEGIES))
+COMPARE_RESULTS: Key[list[tuple[StrategyResult, int]] | None] = Key("compare_results", None)
+"""The last comparison: each strategy's result and the run it was saved as."""
+COMPARE_OPEN: Key[int | None] = Key("compare_open", None)
+"""Which of the comparison's saved runs *Open in Replay* opens."""
+COMPARE_RUN_A: Key[int | None] = Key("compare_run_a", None)
+COMPARE_RUN_B: Key[int | None] = Key("compare_run_b", None)
+COMPARE_SHOW: Key[str] = Key("compare_show", "all")
+"""Which nodes the diff table lists: all, shared, only A or only B."""
+COMPARE_GRAPH_PREFIX = "compare_graph_"
+
+
+def compare_graph(strategy: str) -> Key[Any]:
+    """The small graph of ``strategy``'s tree on the Compare page (its last click)."""
+    return Key(COMPARE_GRAPH_PREFIX + strategy, None)
+
+
+KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX, COMPARE_PROBLEM,
+                              COMPARE_BUDGET, COMPARE_SEED, COMPARE_STRATEGIES)
+"""Values typed on the Search and Compare pages that outlive a visit to another page (with
+the settings, ``SETTING_PREFIX``)."""
 
 
 def keep_widget_values() -> None:

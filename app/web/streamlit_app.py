@@ -1,4 +1,4 @@
-"""The MCTS Lab web app: one entry script, four pages (``mctslab app`` runs it)."""
+"""The MCTS Lab web app: one entry script, five pages (``mctslab app`` runs it)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def main() -> None:
                 default=True),
         st.Page(str(PAGES_DIR / "runs.py"), title="Runs", icon=":material/folder_open:"),
         st.Page(str(PAGES_DIR / "replay.py"), title="Replay", icon=":material/replay:"),
+        st.Page(str(PAGES_DIR / "compare.py"), title="Compare",
+                icon=":material/compare_arrows:"),
         st.Page(str(PAGES_DIR / "learn.py"), title="Learn", icon=":material/school:"),
     ]
     st.navigation(pages).run()

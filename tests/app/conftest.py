@@ -48,7 +48,7 @@ def stored_run_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
 def beam_run_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """A database holding one saved beam-search run on '4 5 6 10' (a small budget), saved as
     ``mctslab eval --save-runs`` saves it."""
-    from app.cli.eval import save_run
+    from app.runs.strategies import save_run
     from engine.backends.hf import HFModel
     from engine.core.config import make_config
     from engine.strategies.runner import StrategySettings, run_strategy

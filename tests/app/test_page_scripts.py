@@ -17,7 +17,7 @@ from app.web import state
 
 WEB = Path(__file__).resolve().parents[2] / "app" / "web"
 SCRIPTS = sorted((WEB / "page_scripts").glob("*.py")) + [WEB / "streamlit_app.py"]
-PAGES = ("search", "runs", "replay", "learn")
+PAGES = ("search", "runs", "replay", "compare", "learn")
 
 
 def magic_writes(path: Path) -> list[int]:

@@ -202,7 +202,7 @@ def test_a_page_opened_by_its_url_keeps_the_apps_navigation(
     page, watch = watched
     page.goto(f"{server.url}/learn")
     page.get_by_role("heading", name="The four phases").wait_for()
-    for name in ("Search", "Runs", "Replay", "Learn"):
+    for name in ("Search", "Runs", "Replay", "Compare", "Learn"):
         page.get_by_role("link", name=name, exact=True).wait_for()
     assert page.get_by_role("link", name="streamlit app").count() == 0
     frames = page.locator(GRAPH_FRAME)
