@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from engine.core.events import ScoreBreakdown, SelectionLevel
@@ -123,16 +124,24 @@ def children_scores(
     tree: Tree, parent_id: int, rule: str, c: float,
     excluded: Mapping[int, str] | None = None,
 ) -> list[ScoreBreakdown]:
-    """The current score of each child of ``parent_id``, as selection would compute it."""
+    """The current score of each child of ``parent_id``, as selection would compute it.
+
+    A child pinned by hand (``Node.pinned``) is scored with the pinned value as its Q (and,
+    unvisited, as its state value), and its breakdown carries ``pinned``: the one place
+    where a pin enters a score, so selection, the graph and the breakdown agree."""
     parent = tree.nodes[parent_id]
     children = [tree.nodes[i] for i in parent.children]
     priors = sibling_priors([n.prior for n in children], [n.count for n in children],
                             [n.kind == "reflection" for n in children])
-    return score_children(
+    scores = score_children(
         rule, c, parent.visits,
-        [(n.id, n.q, n.visits, p, n.value) for n, p in zip(children, priors, strict=True)],
+        [(n.id, n.q, n.visits, p, n.value) if n.pinned is None else
+         (n.id, n.pinned, n.visits, p, n.pinned)
+         for n, p in zip(children, priors, strict=True)],
         excluded,
     )
+    return [s if n.pinned is None else replace(s, pinned=n.pinned)
+            for s, n in zip(scores, children, strict=True)]
 
 
 def tree_scores(

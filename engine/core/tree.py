@@ -23,10 +23,12 @@ from engine.core.events import (
     Rollout,
     Selected,
     Simulated,
+    Steered,
     TokenCounts,
 )
 from engine.core.mctsr import backup_values
 from engine.core.phases import backup_path, simulation_target
+from engine.core.steering import apply_steer
 
 __all__ = ["ROOT_ID", "Node", "Pending", "Tree", "apply", "best_answer", "check_invariants", "fold",
            "node_summary"]
@@ -77,6 +79,10 @@ class Node:
     backed_q: float | None = None
     """MCTSr: Q as its backup rule left it (``Backpropagated.q_after``); ``None`` under
     MCTS, whose Q is the mean value."""
+    pinned: float | None = None
+    """A value pinned by hand (``Steered``): selection's Q for this node; ``None``: none."""
+    pruned: bool = False
+    """Pruned by hand (``Steered``): selection never enters this node's subtree."""
 
     @property
     def q(self) -> float:
@@ -137,6 +143,10 @@ _NEXT: dict[Phase, Phase] = {
 
 def apply(tree: Tree, event: Event) -> None:
     """Apply one event to ``tree`` in place. Raise ``ValueError`` if it does not fit."""
+    if isinstance(event, Steered):  # out of the cycle, like a hand-added expansion
+        apply_steer(tree, event)
+        tree.events_applied += 1
+        return
     if isinstance(event, Expanded) and not event.in_cycle:
         _add_children(tree, event)
         _count_tokens(tree, event.tokens)

@@ -31,6 +31,8 @@ from engine.core.events import (
     Rollout,
     Selected,
     Simulated,
+    SteerAction,
+    Steered,
     TokenCounts,
 )
 from engine.core.phases import backup_path, closed_for, expansion_decision, next_selection
@@ -38,6 +40,7 @@ from engine.core.rewards import combine
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
+from engine.strategies import steer as steering
 from engine.strategies.mctsr import Refiner
 from engine.strategies.values import Evaluator, StateToValue, mix
 from engine.tasks import Task, make_task, node_kind
@@ -333,6 +336,17 @@ class Search:
                          "reflection added by hand", "reflection_by_hand", self.tokens())
         self._apply(event)
         return event
+
+    # -- steering by hand (engine.strategies.steer) ----------------------------------------
+
+    def add_user_step(self, node_id: int, text: str) -> Expanded:
+        """Add the user's ``text`` as a child of ``node_id``, scored by the model (origin
+        ``user``); ``InputError`` for a bad request."""
+        return steering.add_user_step(self, node_id, text)
+
+    def steer(self, node_id: int, action: SteerAction, value: float | None = None) -> Steered:
+        """Pin ``value`` on a node, unpin it, prune its subtree or restore it."""
+        return steering.steer(self, node_id, action, value)
 
     def _reflection_ids(self, parent: Node) -> list[int]:
         """The reflection line's tokens after ``parent`` (on a line of its own)."""
