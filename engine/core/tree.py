@@ -302,4 +302,5 @@ def node_summary(node: Node) -> dict[str, Any]:
         "tokens_spent": node.tokens_spent, "iteration_created": node.iteration_created,
         "value": node.value, "dead": node.dead, "critique": node.critique,
         "rewards": list(node.rewards), "placeholder": node.placeholder,
+        "origin": node.origin, "pinned": node.pinned, "pruned": node.pruned,
     }

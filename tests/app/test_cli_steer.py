@@ -55,6 +55,9 @@ def test_steer_a_saved_run_from_the_command_line(
     out = capsys.readouterr().out
     assert f"by hand: pin #{nodes} at 0.9, prune #{nodes}, restore #{nodes}, unpin #{nodes}" \
         in out, out
+    assert main(["replay", str(run_id), "--db", db, "--json"]) == 0
+    row = next(n for n in json.loads(capsys.readouterr().out)["nodes"] if n["id"] == nodes)
+    assert (row["origin"], row["pinned"], row["pruned"]) == ("user", None, False)
     # The steered run resumes from the command line.
     assert main(["resume", str(run_id), "--iterations", "1", "--db", db]) == 0
     assert store.get_run(run_id).iterations_done == 3
