@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from engine.core.events import Event, Expanded, Phase
+from engine.core.events import Event, Expanded, Phase, Steered
 from engine.core.tree import Tree, fold
 from storage.errors import StorageError
 
 
 def out_of_cycle(event: Event) -> bool:
     """True for an expansion outside the four-phase cycle (a reflection added by hand, a
-    beam step, a user's step): it belongs to no iteration's phases."""
-    return isinstance(event, Expanded) and not event.in_cycle
+    beam step, a user's step) and for a pin, prune and the like (``Steered``): it belongs
+    to no iteration's phases."""
+    return isinstance(event, Steered) or (isinstance(event, Expanded) and not event.in_cycle)
 
 
 def events_before_iteration(events: Sequence[Event], iteration: int) -> list[Event]:

@@ -109,10 +109,10 @@ def seq_after(session: Session, run_id: int, iterations: int) -> int | None:
     """The seq of the first event after the moment ``iterations`` iterations were
     complete that is not part of it (``None``: every event is): the first selection or
     backpropagation after iteration ``iterations - 1``'s backpropagation (after it, an
-    in-cycle event is one of those; an expansion there is one outside the cycle, which
-    belongs to the moment)."""
+    in-cycle event is one of those; an expansion or a steering action there is outside
+    the cycle, and belongs to the moment)."""
     done = select(func.min(EventRow.seq)).where(EventRow.run_id == run_id,
-                                                EventRow.phase != "expand")
+                                                EventRow.phase.in_(("select", "backprop")))
     if iterations > 0:
         backup = session.scalar(select(EventRow.seq).where(
             EventRow.run_id == run_id, EventRow.iteration == iterations - 1,

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "app.cli.replay",
     "app.cli.resume",
     "app.cli.fork",
+    "app.cli.steer",
     "app.cli.export",
     "app.cli.import_cmd",
     "app.cli.delete",

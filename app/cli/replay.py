@@ -79,8 +79,10 @@ class Step:
     """What the shown iteration did up to the moment shown, read from its events."""
 
     def __init__(self, events: Sequence[Any]) -> None:
-        from engine.core.events import Backpropagated, Expanded, Selected, Simulated
+        from engine.core.events import Backpropagated, Expanded, Selected, Simulated, Steered
 
+        self.steered: list[str] = []
+        """Pins, prunes and the like by hand (``Steered``), in words."""
         self.path: list[int] = []
         self.added: list[int] = []
         self.expanded: int | None = None
@@ -88,7 +90,10 @@ class Step:
         self.simulated: tuple[int, float] | None = None
         self.backed_up: list[int] = []
         for event in events:
-            if isinstance(event, Selected):
+            if isinstance(event, Steered):
+                pinned = "" if event.value is None else f" at {event.value:g}"
+                self.steered.append(f"{event.action} #{event.node}{pinned}")
+            elif isinstance(event, Selected):
                 self.path = list(event.path)
             elif isinstance(event, Expanded) and not event.in_cycle:
                 self.by_hand += [c.id for c in event.children]
@@ -102,7 +107,7 @@ class Step:
 
     def describe(self, iteration: int) -> str:
         """One line: the path selected, the children added, the simulation, the backup."""
-        if not self.path and not self.by_hand:
+        if not self.path and not self.by_hand and not self.steered:
             return "the start: the root alone, no iteration yet"
         parts = []
         if self.path:
@@ -117,6 +122,8 @@ class Step:
             parts.append("backed up along " + _ids(self.backed_up))
         if self.by_hand:
             parts.append("added outside the cycle: " + ", ".join(f"#{i}" for i in self.by_hand))
+        if self.steered:
+            parts.append("by hand: " + ", ".join(self.steered))
         where = f"iteration {iteration}" if self.path else f"after {iteration} iterations"
         return f"{where}: " + "; ".join(parts)
 

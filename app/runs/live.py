@@ -18,7 +18,7 @@ from annotated_types import Ge, Gt, Le
 from app.runs.resume import resume_search
 from engine.backends.protocol import Backend
 from engine.core.config import SearchConfig
-from engine.core.events import Event
+from engine.core.events import Event, SteerAction
 from engine.core.tree import best_answer
 from engine.strategies.search import Search
 from storage import RunStore
@@ -99,6 +99,19 @@ class LiveRun:
     def add_reflection(self, store: RunStore, node_id: int) -> Event:
         with self._writing(store) as events:
             events.append(self.search.add_reflection(node_id))
+        return events[0]
+
+    def add_user_step(self, store: RunStore, node_id: int, text: str) -> Event:
+        """The user's ``text`` as a new child of ``node_id`` (``Search.add_user_step``)."""
+        with self._writing(store) as events:
+            events.append(self.search.add_user_step(node_id, text))
+        return events[0]
+
+    def steer(self, store: RunStore, node_id: int, action: SteerAction,
+              value: float | None = None) -> Event:
+        """Pin, unpin, prune or restore ``node_id`` (``Search.steer``)."""
+        with self._writing(store) as events:
+            events.append(self.search.steer(node_id, action, value))
         return events[0]
 
 

@@ -26,7 +26,7 @@ import jinja2
 import networkx as nx
 from pyvis.network import Network
 
-from app.web import mctsr_view
+from app.web import mctsr_view, steer_view
 from app.web.highlight import Change as Change
 from app.web.highlight import Highlight as Highlight
 from app.web.highlight import backprop_changes as backprop_changes
@@ -259,6 +259,7 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
     })
     options = {node.id: _node_options(node, (0.0, 0.0), scores.get(node.id), highlight,
                                       label_by, rule) for node in tree.nodes}
+    pruned = steer_view.restyle(tree, options, highlight)
     # Leaves sit at least one label apart, so wider labels (short text) spread the tree.
     widest = max(len(line) for o in options.values() for line in o["label"].splitlines())
     positions = tidy_layout(tree, gap=max(X_GAP, CHAR_PX * widest + 12))
@@ -281,6 +282,7 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
         elif reflection_source(node) == "model":
             edge.update(color=MODEL_REFLECTION_COLOUR, width=2)
         edge.update(mctsr_view.refine_edge(node) or {})
+        edge.update(steer_view.edge_style(node.id, pruned))
         if (node.parent, node.id) in path_edges:
             edge.update(color=HIGHLIGHT_COLOUR, width=5)
         graph.add_edge(node.parent, node.id, **edge)
@@ -356,6 +358,7 @@ def legend_marks() -> list[tuple[str, str]]:
         (swatch + f"background: {MODEL_REFLECTION_COLOUR}; clip-path: polygon(50% 0, 100% "
          "100%, 0 100%)", "the model reflected by itself (triangle)"),
         *mctsr_view.legend_marks(swatch),
+        *steer_view.legend_marks(swatch),
     ]
 
 

@@ -21,6 +21,7 @@ from engine.core.events import (
     Phase,
     Selected,
     Simulated,
+    Steered,
 )
 from engine.core.tree import Tree
 
@@ -72,6 +73,8 @@ def highlight_for(tree: Tree, event: Event | None,
     if isinstance(event, Simulated):
         return Highlight("simulate", path=tuple(tree.path_to(event.node)),
                          rolled_out=event.node)
+    if isinstance(event, Steered):  # no phase: the path to the node steered, for the view
+        return Highlight(path=tuple(tree.path_to(event.node)))
     return Highlight("backprop", path=event.path,
                      changed=backprop_changes(tree, event, history))
 

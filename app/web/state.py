@@ -122,6 +122,12 @@ WHAT_IF_RULE: Key[str] = Key("what_if_rule", "uct")
 WHAT_IF_FOR: Key[str | None] = Key("what_if_for", None)
 """The run (its graph's view key) the projection's widgets were last set for: a newly shown
 run sets them to its own c and rule."""
+STEER_TEXT: Key[str] = Key("steer_text", "")
+"""The step the user writes under the selected node (*Add my step*)."""
+STEER_PIN: Key[float] = Key("steer_pin", 0.5)
+"""The value *Pin value* pins on the selected node."""
+STEER_ERROR: Key[str | None] = Key("steer_error", None)
+"""Why the last steering action was refused, shown once under its controls."""
 SETTING_PREFIX = "cfg_"
 
 

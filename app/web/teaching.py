@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from app.web import teaching_mctsr
+from app.web import steer_view, teaching_mctsr
 from app.web.graph import backprop_changes, format_score
 from app.web.markup import literal as literal
 from engine.core.config import SearchConfig
@@ -25,6 +25,7 @@ from engine.core.events import (
     Selected,
     SelectionLevel,
     Simulated,
+    Steered,
 )
 from engine.core.selection import tied_with_chosen
 from engine.core.tree import Tree
@@ -36,6 +37,7 @@ PHASE_TITLES = {
     "expand": "2 · Expansion",
     "simulate": "3 · Simulation (rollout)",
     "backprop": "4 · Backpropagation",
+    "steer": "Steered by hand",
 }
 
 
@@ -43,6 +45,8 @@ def explain(tree: Tree, event: Event, config: SearchConfig,
             history: Sequence[Event] = ()) -> str:
     """What ``event`` (already applied to ``tree``) did, in plain words and numbers;
     ``history``: the run's events (MCTSr's backups are explained from them)."""
+    if isinstance(event, Steered):
+        return steer_view.explain_steer(tree, event)
     if config.algorithm == "mctsr" and (not isinstance(event, Expanded) or event.in_cycle):
         return teaching_mctsr.explain(tree, event, config, history)
     if isinstance(event, Selected):
@@ -169,6 +173,13 @@ def explain_expansion(event: Expanded) -> str:
         return (f"**Beam search step**: #{event.node} got {len(event.children)} sampled next "
                 f"step(s) ({ids or 'none new'}); beam search keeps the best-scored open "
                 "children for its next depth. This is not an MCTS phase.")
+    if event.origin == "user" and event.children:
+        spec = event.children[0]
+        status = f"dead: {literal(spec.dead)}" if spec.dead is not None else (
+            "an answer" if spec.terminal else "open")
+        return (f"**Your step** #{spec.id} under #{event.node}: the model scored the text "
+                f"as if it had written it (log p = {spec.prior:.2f}); it is {status}. "
+                "Selection weighs it like any sibling from the next iteration on.")
     if event.origin == "reflection_by_hand":
         child = event.children[0].id
         return (f"**Reflection** (added by hand): node #{child} appends “{REFLECTION_LINE}” "

@@ -51,6 +51,8 @@ def explain(tree: Tree, event: Event, config: SearchConfig,
         return explain_expansion(tree, event)
     if isinstance(event, Simulated):
         return explain_simulation(event)
+    if not isinstance(event, Backpropagated):  # steering by hand is for MCTS runs
+        raise ValueError(f"an MCTSr run has no {event.phase} event")
     return explain_backprop(tree, event, history)
 
 

@@ -9,14 +9,14 @@ request and ``<b>`` into markup).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import pandas as pd
 import streamlit as st
 
-from app.web import mctsr_inspector, what_if
+from app.web import mctsr_inspector, steer_view, what_if
 from app.web.graph import LabelBy, format_q, format_score, tree_digraph, vis_data
 from app.web.graph_component import graph_component
 from app.web.highlight import Highlight, highlight_for
@@ -141,6 +141,8 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     cols[4].metric("tokens spent", node.tokens_spent)
     if node.value is not None:
         st.caption(f"State value (the run's evaluator, {config.evaluator}): {node.value:.3f}")
+    if node.pinned is not None or node.pruned or node.origin == "user":
+        st.caption(" · ".join(steer_view.tooltip_lines(node, node.pruned)))
     if node.dead is not None:
         st.caption("Dead step: the task's step check rejected it, so selection never enters it")
         st.text(node.dead)
@@ -216,6 +218,7 @@ def score_table(scores: Sequence[ScoreBreakdown], chosen: int | None,
         "child": f"#{s.child}", "N": s.visits, "prior P": round(s.prior, 4),
         "exploitation": round(s.exploitation, 4), "exploration": format_score(s.exploration),
         "score": format_score(s.total), "excluded": s.excluded or "",
+        "pinned": "" if s.pinned is None else f"{s.pinned:.3f} (its Q)",
     } for s in scores])
 
 
@@ -334,10 +337,12 @@ def render_policy_chart(tree: Tree, config: SearchConfig, node_id: int) -> None:
 
 def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
                   step_events: Sequence[Event], *, keys: MomentKeys, view_key: str,
-                  show_what_if: bool = False) -> None:
+                  show_what_if: bool = False,
+                  steer: Callable[[int], None] | None = None) -> None:
     """Graph, inspector, teaching panel and charts for ``tree`` after ``events``;
     ``step_events`` are the ones just run (highlighted and explained); ``show_what_if``:
-    the "What if…" projection under the graph (the Search page)."""
+    the "What if…" projection under the graph (the Search page); ``steer``: draws the
+    steering controls of a node under its inspector (the Search page)."""
     highlight = merge_highlights(tree, step_events, events)
     ghost = what_if.current(tree, config, view_key) if show_what_if else None
     render_graph(tree, config, highlight, selected=selected_node(tree, keys.node),
@@ -351,6 +356,8 @@ def render_moment(tree: Tree, config: SearchConfig, events: Sequence[Event],
                      label_visibility="collapsed")
     if panel == "Inspector":
         render_inspector(tree, config, events, node_id)
+        if steer is not None:
+            steer(node_id)
     elif panel == "What just happened":
         render_teaching(tree, config, step_events, events)
     else:

@@ -2,7 +2,8 @@
 
 An iteration is four events: ``Selected``, ``Expanded``, ``Simulated``,
 ``Backpropagated``. An expansion outside the four-phase cycle (a reflection added by hand,
-a beam search step, a user's own step) is an ``Expanded`` event whose ``origin`` says which.
+a beam search step, a user's own step) is an ``Expanded`` event whose ``origin`` says which;
+a pin, unpin, prune or restore by hand is a ``Steered`` event, also outside the cycle.
 Each event turns into a JSON-ready dict and back without loss;
 ``engine.core.event_formats.upgrade_event_dict`` reads the dicts that earlier versions wrote.
 """
@@ -21,8 +22,12 @@ ExpansionOrigin = Literal["phase", "reflection_by_hand", "beam", "user"]
 EXPANSION_ORIGINS: tuple[str, ...] = ("phase", "reflection_by_hand", "beam", "user")
 EndReason = Literal["eos", "stop", "length", "context"]
 END_REASONS: tuple[str, ...] = ("eos", "stop", "length", "context")
+SteerAction = Literal["pin", "unpin", "prune", "restore"]
+STEER_ACTIONS: tuple[str, ...] = ("pin", "unpin", "prune", "restore")
 EVENT_FORMAT = 2
-"""The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``)."""
+"""The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``). Format
+2 grew two additions that leave every earlier dict as it was: the ``steer`` event and a
+score's ``pinned``, written only when set."""
 ROOT_ID = 0
 """The root's node id: the prompt, the one node that every path starts at."""
 
@@ -50,6 +55,9 @@ class ScoreBreakdown:
     """Parallel MCTS: selections earlier in the same round whose paths pass through this
     child. Each counts as a visit of value 0 in the scores above (``visits`` includes
     them), so that the round's selections spread out; backpropagation replaces them."""
+    pinned: float | None = None
+    """The value a user pinned on this child (``Steered``), which is then its Q term
+    (``exploitation``); ``None`` when its Q is its own."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +210,22 @@ class Backpropagated:
     phase: Phase = field(default="backprop", init=False)
 
 
-Event = Selected | Expanded | Simulated | Backpropagated
+@dataclass(frozen=True)
+class Steered:
+    """A user's hand on the search, outside the four-phase cycle: ``pin`` a node's value
+    (selection then uses ``value`` as its Q), ``unpin`` it, ``prune`` its subtree (selection
+    never enters it) or ``restore`` it. Backpropagation is unchanged by either."""
+
+    iteration: int
+    """The iterations completed when it happened (``Tree.iterations_done``)."""
+    node: int
+    action: SteerAction
+    value: float | None = None
+    """The pinned value, in [0, 1] (``pin`` only)."""
+    phase: Literal["steer"] = field(default="steer", init=False)
+
+
+Event = Selected | Expanded | Simulated | Backpropagated | Steered
 
 
 def _json_float(x: float) -> float | str:
@@ -227,6 +250,13 @@ def event_to_dict(event: Event) -> dict[str, Any]:
                       *raw["candidates"]]:
             for key in ("exploitation", "exploration", "total", "prior"):
                 score[key] = _json_float(score[key])
+            # Written only when set, so that plain MCTS's dicts stay as they were.
+            if score["pinned"] is None:
+                del score["pinned"]
+            if not score["virtual_loss"]:
+                del score["virtual_loss"]
+        if raw["round_size"] == 1:
+            del raw["round_size"]
     return raw
 
 
@@ -258,6 +288,11 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
                                   _float(raw["value"]), tokens,
                                   None if q_after is None
                                   else tuple(_float(q) for q in q_after))
+        if phase == "steer":
+            action = raw["action"]
+            if action not in STEER_ACTIONS:
+                raise ValueError(f"unknown steer action {action!r}")
+            return Steered(it, int(raw["node"]), action, _optional_float(raw["value"]))
     except (KeyError, TypeError) as err:
         raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
     raise ValueError(f"unknown phase {phase!r}")
@@ -268,7 +303,7 @@ def _score_from_dict(s: dict[str, Any]) -> ScoreBreakdown:
         child=int(s["child"]), exploitation=_float(s["exploitation"]),
         exploration=_float(s["exploration"]), total=_float(s["total"]),
         visits=int(s["visits"]), prior=_float(s["prior"]),
-        excluded=_optional_str(s.get("excluded")),
+        excluded=_optional_str(s.get("excluded")), pinned=_optional_float(s.get("pinned")),
         virtual_loss=int(s.get("virtual_loss", 0)),
     )
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from engine.core.events import ROOT_ID, ChildSpec, ScoreBreakdown, Selected, SelectionLevel
 from engine.core.mctsr import candidate_scores, refine_closed, refine_selection
 from engine.core.selection import children_scores, pick, tree_scores
+from engine.core.steering import PRUNED
 from engine.errors import SearchExhausted
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def closed_nodes(
 ) -> dict[int, str]:
     """Node id -> why selection may not enter it.
 
+    - A node pruned by hand is closed (``steering.PRUNED``), and so its whole subtree.
     - A dead step (rejected by the step check) is closed.
     - A final answer that has been evaluated is closed (unless reflection would continue
       it): its value is known, so a visit would only repeat it.
@@ -73,6 +75,9 @@ def closed_nodes(
     """
     closed: dict[int, str] = {}
     for node in reversed(tree.nodes):  # children have larger ids than their parent
+        if node.pruned:
+            closed[node.id] = PRUNED
+            continue
         if node.dead is not None:
             closed[node.id] = f"dead: {node.dead}"
         elif node.children:

@@ -128,7 +128,11 @@ def children_scores(
     """The current score of each child of ``parent_id``, as selection would compute it.
 
     ``virtual``: parallel MCTS's virtual loss, node id -> selections of the round in flight
-    through it; each counts as a visit of value 0 (for the children and the parent)."""
+    through it; each counts as a visit of value 0 (for the children and the parent).
+
+    A child pinned by hand (``Node.pinned``) is scored with the pinned value as its Q (and,
+    unvisited, as its state value), and its breakdown carries ``pinned``: the one place
+    where a pin enters a score, so selection, the graph and the breakdown agree."""
     virtual = virtual or {}
     parent = tree.nodes[parent_id]
     children = [tree.nodes[i] for i in parent.children]
@@ -136,13 +140,20 @@ def children_scores(
                             [n.kind == "reflection" for n in children])
     scores = score_children(
         rule, c, parent.visits + virtual.get(parent_id, 0),
-        [(n.id, _with_virtual_loss(n.q, n.visits, virtual.get(n.id, 0)),
-          n.visits + virtual.get(n.id, 0), p, n.value)
+        [(n.id, _with_virtual_loss(n.q if n.pinned is None else n.pinned, n.visits,
+                                   virtual.get(n.id, 0)),
+          n.visits + virtual.get(n.id, 0), p, n.value if n.pinned is None else n.pinned)
          for n, p in zip(children, priors, strict=True)],
         excluded,
     )
-    return [replace(s, virtual_loss=virtual[s.child]) if virtual.get(s.child) else s
-            for s in scores]
+    marked = []
+    for score, node in zip(scores, children, strict=True):
+        if node.pinned is not None:
+            score = replace(score, pinned=node.pinned)
+        if virtual.get(node.id):
+            score = replace(score, virtual_loss=virtual[node.id])
+        marked.append(score)
+    return marked
 
 
 def _with_virtual_loss(q: float, visits: int, virtual: int) -> float:

@@ -23,10 +23,12 @@ from engine.core.events import (
     Rollout,
     Selected,
     Simulated,
+    Steered,
     TokenCounts,
 )
 from engine.core.mctsr import backup_values
 from engine.core.phases import backup_path, simulation_target
+from engine.core.steering import apply_steer
 
 __all__ = ["ROOT_ID", "Node", "Pending", "Tree", "apply", "best_answer", "check_invariants", "fold",
            "node_summary"]
@@ -77,6 +79,10 @@ class Node:
     backed_q: float | None = None
     """MCTSr: Q as its backup rule left it (``Backpropagated.q_after``); ``None`` under
     MCTS, whose Q is the mean value."""
+    pinned: float | None = None
+    """A value pinned by hand (``Steered``): selection's Q for this node; ``None``: none."""
+    pruned: bool = False
+    """Pruned by hand (``Steered``): selection never enters this node's subtree."""
 
     @property
     def q(self) -> float:
@@ -169,6 +175,10 @@ def apply(tree: Tree, event: Event) -> None:
     A round of b iterations (``Selected.round_size``; 1 in plain MCTS) is b selections,
     then b expansions, b simulations and b backpropagations, each phase in iteration order.
     """
+    if isinstance(event, Steered):  # out of the cycle, like a hand-added expansion
+        apply_steer(tree, event)
+        tree.events_applied += 1
+        return
     if isinstance(event, Expanded) and not event.in_cycle:
         _add_children(tree, event)
         _count_tokens(tree, event.tokens)
@@ -355,4 +365,5 @@ def node_summary(node: Node) -> dict[str, Any]:
         "tokens_spent": node.tokens_spent, "iteration_created": node.iteration_created,
         "value": node.value, "dead": node.dead, "critique": node.critique,
         "rewards": list(node.rewards), "placeholder": node.placeholder,
+        "origin": node.origin, "pinned": node.pinned, "pruned": node.pruned,
     }

@@ -29,12 +29,15 @@ from engine.core.events import (
     Expanded,
     ExpansionOrigin,
     Selected,
+    SteerAction,
+    Steered,
     TokenCounts,
 )
 from engine.core.phases import backup_path, closed_for, next_selection, select_round
 from engine.core.seeding import stream_seed
 from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
+from engine.strategies import steer as steering
 from engine.strategies.mctsr import Refiner
 from engine.strategies.rounds import expand_round, simulate_round
 from engine.strategies.values import Evaluator, StateToValue
@@ -151,6 +154,15 @@ class Search:
             if on_event is not None:
                 on_event(event)
         return done
+
+    def check_no_half_phase(self) -> None:
+        """Raise ``InputError`` while a parallel round's phase is half applied: the rest
+        of its events are computed with the nodes numbered as they are, so a node added by
+        hand must wait until the phase is complete."""
+        if self._queued:
+            raise InputError(f"This round's {self.tree.next_phase} phase has "
+                             f"{len(self._queued)} more event(s) to apply: step to the end "
+                             "of the phase first.")
 
     def _apply(self, event: Event) -> None:
         apply(self.tree, event)
@@ -286,6 +298,7 @@ class Search:
                             origin: ExpansionOrigin) -> Expanded:
         """Add sampled children under any node outside the four-phase cycle (a beam-search
         step), recorded with its ``origin``."""
+        self.check_no_half_phase()
         children = self.sample_children(node_id, generator)
         event = Expanded(self.tree.iterations_done, node_id, children, reason, origin,
                          self.tokens())
@@ -298,6 +311,7 @@ class Search:
         """Add a reflection child under any node (outside the four-phase cycle)."""
         if not 0 <= node_id < len(self.tree.nodes):
             raise InputError(f"There is no node {node_id} in this tree.")
+        self.check_no_half_phase()
         node = self.tree.nodes[node_id]
         if self.refiner is not None:
             raise InputError("An MCTSr run refines its answers itself: a reflection by hand "
@@ -316,6 +330,18 @@ class Search:
                          "reflection added by hand", "reflection_by_hand", self.tokens())
         self._apply(event)
         return event
+
+    # -- steering by hand (engine.strategies.steer) ----------------------------------------
+
+    def add_user_step(self, node_id: int, text: str) -> Expanded:
+        """Add the user's ``text`` as a child of ``node_id``, scored by the model (origin
+        ``user``); ``InputError`` for a bad request."""
+        self.check_no_half_phase()
+        return steering.add_user_step(self, node_id, text)
+
+    def steer(self, node_id: int, action: SteerAction, value: float | None = None) -> Steered:
+        """Pin ``value`` on a node, unpin it, prune its subtree or restore it."""
+        return steering.steer(self, node_id, action, value)
 
     def reflection_ids(self, parent: Node) -> list[int]:
         """The reflection line's tokens after ``parent`` (on a line of its own)."""

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from app.runs.live import LiveRun, SettingSpec, setting_specs
-from app.web import state
+from app.web import state, steer_controls
 from app.web.resources import example_puzzles, get_model, get_store, known_models
 from app.web.views import render_moment, selected_node, summary_line
 from engine.backends.hf import DEMO_MODEL_NAME
@@ -259,8 +259,10 @@ def workspace() -> None:
     controls(live)
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
+    mctsr = live.search.config.algorithm == "mctsr"  # an MCTSr run refines by itself
     render_moment(tree, live.search.config, live.search.events, live.step_events,
-                  keys=state.LIVE, view_key=f"run-{live.run_id}", show_what_if=True)
+                  keys=state.LIVE, view_key=f"run-{live.run_id}", show_what_if=True,
+                  steer=None if mctsr else lambda node: steer_controls.render(live, node))
     if state.BATCH.get() is None and state.BATCH_TIMER.get():
         # A batch ended in this timer run, and its last tree is drawn: stop the timer (and
         # disable Stop), which only a full run can do.
