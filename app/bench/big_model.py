@@ -60,11 +60,12 @@ WORKLOADS = {"long-prompt": ("freeform", LONG_PROMPT), "game24": ("game24", "4 5
 
 
 def deep_search(model: HFModel, reuse: bool, iterations: int = 12, seed: int = 0,
-                workload: str = "long-prompt") -> MctsRun:
-    """MCTS over 32-token mini-steps with short rollouts (k = 2, 16-token rollouts), timed."""
+                workload: str = "long-prompt", parallel: int = 1) -> MctsRun:
+    """MCTS over 32-token mini-steps with short rollouts (k = 2, 16-token rollouts), timed;
+    ``parallel``: B, the iterations of a round of parallel MCTS."""
     task, problem = WORKLOADS[workload]
     return timed_mcts(model, iterations, cache_reuse=reuse, seed=seed, problem=problem,
                       task=task, granularity="mini-step", mini_step_tokens=32,
                       rollout_max_tokens=16, children=2, widening=0.0, evaluator="outcome",
                       step_check="off", leaf_value="rollout", max_depth=16,
-                      cache_budget_mb=4096.0)
+                      cache_budget_mb=4096.0, parallel=parallel)

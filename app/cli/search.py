@@ -142,15 +142,17 @@ def run_iterations(store: Any, run_id: int, search: Any, iterations: int) -> str
     try:
         with tqdm(total=iterations, desc=search.config.algorithm.upper(), unit="it",
                   file=sys.stderr, leave=False) as bar:
-            for _ in range(iterations):
+            target = search.tree.iterations_done + iterations
+            while search.tree.iterations_done < target:
                 if search.exhausted:
                     stopped = search.closed()[ROOT_ID]
                     break
-                events = search.step_iteration()
+                before = search.tree.iterations_done
+                events = search.step_iteration(target - before)  # a round when parallel
                 summary = search_summary(search.tree)
                 store.append_events(run_id, events, iterations_done=search.tree.iterations_done,
                                     best_answer=summary["best_answer"], solved=summary["solved"])
-                bar.update(1)
+                bar.update(search.tree.iterations_done - before)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"

@@ -84,16 +84,21 @@ class LiveRun:
         with self.lock:
             pass
 
-    def step_phase(self, store: RunStore) -> Event:
+    def step_phase(self, store: RunStore) -> list[Event]:
+        """The next phase: one event, or one per iteration of a parallel round."""
         with self._writing(store) as events:
-            events.append(self.search.step_phase())
-        return events[0]
+            events.extend(self.search.step_round_phase())
+        return events
 
-    def step_iteration(self, store: RunStore) -> list[Event]:
-        """The phases up to the end of the iteration in progress. Whatever was applied is
-        saved even if the page interrupts the step (the store always mirrors the tree)."""
+    def step_iteration(self, store: RunStore, most: int | None = None) -> list[Event]:
+        """The phases up to the end of the iteration (a parallel round: the round) in
+        progress; a round that starts here has at most ``most`` iterations. Whatever was
+        applied is saved even if the page interrupts the step (the store always mirrors
+        the tree)."""
+        left = self.search.round_left
         with self._writing(store) as events:
-            self.search.run(1, on_event=events.append, raise_when_exhausted=True)
+            self.search.run(left if most is None else min(left, most),
+                            on_event=events.append, raise_when_exhausted=True)
         return events
 
     def add_reflection(self, store: RunStore, node_id: int) -> Event:

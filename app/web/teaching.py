@@ -103,6 +103,10 @@ def explain_level(tree: Tree, level: SelectionLevel, config: SearchConfig) -> st
                 tree.nodes[score.child].value is not None:
             mark += (f" (not visited yet: its state value {score.exploitation:.3f} stands in "
                      "for Q)")
+        if score.virtual_loss:
+            mark += (f" (virtual loss: N counts {score.virtual_loss} selection(s) made earlier "
+                     "in this parallel round through this child, each as a visit of value 0, "
+                     "so that the round spreads out)")
         lines.append(f"- #{score.child}: {score_formula(score, level.parent_visits, config)}"
                      f"{mark}")
     if not any(node.verdict is True for node in tree.nodes) and config.evaluator != "outcome":
@@ -144,6 +148,12 @@ def explain_selection(tree: Tree, event: Selected, config: SearchConfig) -> str:
     parts = [f"**Selection** walked from the root down {len(event.levels)} level(s), each "
              f"time taking the child with the highest score, and stopped at #{event.path[-1]}:"
              f" {why}. Path: {path}."]
+    if event.round_size > 1:
+        parts.append(f"This is one of {event.round_size} selections of a parallel round "
+                     f"(parallel = {config.parallel}): each later selection of the round sees "
+                     "the earlier ones' paths as a virtual loss, and a node selected earlier "
+                     "in the round is closed to it. The round's expansions and simulations "
+                     "then run as one batch, and all of them are backed up.")
     parts.extend(explain_level(tree, level, config) for level in event.levels)
     return "\n\n".join(parts)
 

@@ -203,9 +203,11 @@ def next_selection(tree: Tree, config: SearchConfig,
 def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
     """Parallel MCTS: up to ``size`` selections for the next round, each made with the
     virtual loss of the ones before it (every node on an earlier path counts one more visit
-    of value 0), so that they spread over the tree. A node selected earlier in the round is
-    closed to the later ones, and so is a node whose every open child is taken; the round
-    ends early when nothing open is left. Each ``Selected`` carries the round's size.
+    of value 0), so that they spread over the tree. A node selected earlier in the round to
+    be expanded (or a final answer) is closed to the later ones, and so is a node whose
+    every open child is taken; the round ends early when nothing open is left. A node that
+    is only simulated (the depth limit, a first visit) may be selected again: Best-of-N's
+    root is one. Each ``Selected`` carries the round's size.
 
     ``size`` 1 is ``next_selection``: plain MCTS. Raise ``SearchExhausted`` when not even
     one selection can be made."""
@@ -226,7 +228,13 @@ def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
                              growth, virtual)
         chosen = replace(chosen, iteration=tree.next_iteration + len(picks))
         picks.append(chosen)
-        taken[chosen.path[-1]] = f"selected by iteration {chosen.iteration + 1} of this round"
+        leaf = tree.nodes[chosen.path[-1]]
+        decision = expansion_decision(leaf, max_depth=config.max_depth,
+                                      reflection=config.reflection == "on")
+        if leaf.terminal or decision.action != "none":
+            # A leaf that is only simulated (the depth limit, a first visit) may be taken
+            # again: each iteration rolls out from it with its own random stream.
+            taken[leaf.id] = f"selected by iteration {chosen.iteration + 1} of this round"
         for node_id in chosen.path:
             virtual[node_id] = virtual.get(node_id, 0) + 1
     return [replace(p, round_size=len(picks)) for p in picks] if len(picks) > 1 else picks

@@ -228,8 +228,6 @@ def _select(tree: Tree, event: Selected) -> None:
     elif event.round_size != tree.round_size:
         raise ValueError(f"a selection of a round of {event.round_size} in a round of "
                          f"{tree.round_size}")
-    if any(p.path[-1] == event.path[-1] for p in tree.in_flight):
-        raise ValueError(f"node {event.path[-1]} is already selected in this round")
     tree.in_flight.append(Pending(path=event.path))
     if len(tree.in_flight) == tree.round_size:
         tree.next_phase, tree.cursor = "expand", 0

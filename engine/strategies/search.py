@@ -112,13 +112,22 @@ class Search:
             events.append(self.step_phase())
         return events
 
-    def step_iteration(self) -> list[Event]:
+    def step_iteration(self, round_cap: int | None = None) -> list[Event]:
         """Run phases until the current round is complete (four events from a fresh one in
-        plain MCTS; 4 x B in a parallel round of B)."""
-        events = [self.step_phase()]
+        plain MCTS; 4 x b in a parallel round of b <= B, b <= ``round_cap``)."""
+        events = [self.step_phase(round_cap)]
         while not self.between_rounds:
             events.append(self.step_phase())
         return events
+
+    @property
+    def round_left(self) -> int:
+        """Iterations left to complete in the round in flight; between rounds, the next
+        round's most (``parallel``)."""
+        tree = self.tree
+        if not tree.in_flight:
+            return self.parallel
+        return len(tree.in_flight) if tree.next_phase == "backprop" else tree.round_size
 
     @property
     def between_rounds(self) -> bool:

@@ -72,8 +72,11 @@ def _round_order_ok(events: list[Event]) -> None:
             assert [e.phase for e in part] == [phase] * b
             assert [e.iteration for e in part] == list(range(first.iteration,
                                                              first.iteration + b))
+        # Two selections of a round end at one node only if it is simulated as it is.
         leaves = [e.path[-1] for e in block[:b] if isinstance(e, Selected)]
-        assert len(set(leaves)) == b  # no two selections of a round end at one node
+        for leaf, expansion in zip(leaves, block[b:2 * b], strict=True):
+            if leaves.count(leaf) > 1:
+                assert isinstance(expansion, Expanded) and expansion.children == ()
         i += 4 * b
 
 
@@ -134,8 +137,8 @@ def test_virtual_loss_spreads_a_round_and_the_breakdown_shows_it() -> None:
     # The tree takes the round's selections in order, and refuses a repeated leaf.
     for pick in picks[:2]:
         apply(tree, pick)
-    with pytest.raises(ValueError, match="already selected in this round"):
-        apply(tree, Selected(5, (0, 1), (), round_size=3))
+    with pytest.raises(ValueError, match="a round of 2 in a round of 3"):
+        apply(tree, Selected(5, (0, 1), (), round_size=2))
     with pytest.raises(ValueError, match="expected a select event"):
         apply(tree, Expanded(3, 1, (), "none"))
     apply(tree, picks[2])
@@ -191,3 +194,17 @@ def test_a_run_never_goes_past_its_iterations(demo_model: HFModel) -> None:
     events = search.step_round_phase()
     assert {e.phase for e in events} == {"select"} and search.tree.next_phase == "expand"
     assert len(events) == events[0].round_size  # type: ignore[union-attr]
+
+
+def test_best_of_n_rolls_out_a_whole_round_from_the_root(demo_model: HFModel) -> None:
+    """The root at the depth limit is only simulated, so every selection of a round may
+    take it: B independent rollouts, each from its own iteration's stream, in one batch."""
+    search = Search(demo_model, make_config(seed=0, max_depth=0, parallel=4), "4 5 6 10")
+    search.run(8)
+    selections = [e for e in search.events if isinstance(e, Selected)]
+    assert [s.round_size for s in selections] == [4] * 8
+    assert all(s.path == (0,) for s in selections)
+    texts = [e.rollout.text for e in search.events if e.phase == "simulate"]  # type: ignore[union-attr]
+    assert len(texts) == 8 and len(set(texts)) > 1
+    _round_order_ok(search.events)
+    assert check_invariants(search.tree) == [] and search.tree.root.visits == 8

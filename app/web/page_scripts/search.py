@@ -230,8 +230,9 @@ def batch_step(live: LiveRun) -> None:
             with live.lock:  # Stop reads ``done`` only between two iterations
                 if batch.stopped:
                     break
-                live.step_iteration(get_store())
-                batch.done += 1
+                before = live.search.tree.iterations_done
+                live.step_iteration(get_store(), batch.total - batch.done)
+                batch.done += max(1, live.search.tree.iterations_done - before)
             if time.monotonic() >= deadline:
                 break
     except MctsLabError as err:
