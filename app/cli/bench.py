@@ -23,6 +23,7 @@ TARGETS = {
     "kv_held_over_tree_kv_124m": ("<=", 1.2),
     "reuse_speedup_124m": (">=", 1.5),
     "redundancy_no_reuse_124m": (">=", 2.0),
+    "parallel_speedup_124m": (">=", 3.0),
 }
 
 
@@ -162,7 +163,9 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
         }
 
     long_prompt = figures(*runs["long-prompt"])
+    parallel = _parallel(model, 8 if quick else 24)
     return {
+        "parallel_speedup_124m": parallel["speedup"],
         "kv_held_over_tree_kv_124m": long_prompt["kv_held_over_tree_kv"],
         "reuse_speedup_124m": long_prompt["reuse_speedup"],
         "redundancy_no_reuse_124m": long_prompt["redundancy_no_reuse"],
@@ -172,7 +175,33 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
                     "MCTS over 32-token mini-steps, k = 2",
             "long_prompt": long_prompt,
             "game24": figures(*runs["game24"]),
+            "parallel": parallel,
         },
+    }
+
+
+def _parallel(model: Any, iterations: int) -> dict[str, Any]:
+    """Generated tokens per second of the long-prompt search with rounds of B = 8 against
+    B = 1 (``SearchConfig.parallel``), and the rounds it made."""
+    from app.bench.big_model import deep_search
+    from engine.core.events import Selected
+
+    runs = {b: deep_search(model, True, iterations=iterations, parallel=b) for b in (1, 8)}
+
+    def rate(run: Any) -> float:
+        return float(run.tokens_generated / run.wall_s)
+
+    sizes: list[int] = []  # a round's first selection is the iteration after the rounds before
+    for e in runs[8].events:
+        if isinstance(e, Selected) and e.iteration == sum(sizes):
+            sizes.append(e.round_size)
+    return {
+        "speedup": round(rate(runs[8]) / rate(runs[1]), 3),
+        "iterations": iterations,
+        "tokens_per_s": {str(b): round(rate(r), 1) for b, r in runs.items()},
+        "tokens_generated": {str(b): r.tokens_generated for b, r in runs.items()},
+        "wall_s": {str(b): round(r.wall_s, 2) for b, r in runs.items()},
+        "round_sizes_b8": sizes,
     }
 
 
@@ -260,6 +289,9 @@ def render(report: dict[str, Any]) -> str:
         f"{big['game24']['reuse_speedup']}, redundancy without reuse "
         f"{big['game24']['redundancy_no_reuse']}, KV held / tree "
         f"{big['game24']['kv_held_over_tree_kv']}",
+        f"  parallel MCTS, tokens/s at B = 8 / B = 1: {report['parallel_speedup_124m']} "
+        f"({big['parallel']['tokens_per_s']['8']} / {big['parallel']['tokens_per_s']['1']}; "
+        f"rounds {big['parallel']['round_sizes_b8']})  {mark('parallel_speedup_124m')}",
         f"storage: append one iteration {storage['append_iteration_ms_median']} ms (median), "
         f"replay {storage['iterations']} iterations {storage['replay_last_iteration_s']} s",
         "graph HTML build: " + ", ".join(f"{n} nodes {ms} ms"
