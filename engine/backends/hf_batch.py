@@ -28,20 +28,30 @@ if TYPE_CHECKING:
 def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
                 temperature: float) -> list[list[Sample]]:
     """``session.sample`` for each request, run as one batch; one list per request."""
-    if len(requests) == 1:
-        only = requests[0]
-        return [session.sample(only.path, only.k, only.rule, temperature, only.generator)]
+    if len(requests) == 1 or not all(r.path[-1][1] and sum(len(t) for _, t in r.path) > 1
+                                     for r in requests):
+        # One path (plain MCTS: exactly ``sample``), or a path whose last node has no
+        # tokens of its own to hold back: each path alone.
+        return [session.sample(r.path, r.k, r.rule, temperature, r.generator)
+                for r in requests]
     from engine.backends.hf_session import _Row
 
-    states = [session.state_for(r.path) for r in requests]
-    width = max(s.length for s in states)
-    cache, mask = _stacked(session, states, width)
+    states = [session.state_for(r.path, defer_last=True) for r in requests]
     lengths = [s.length for s in states]
+    # Every path's last token runs in one batched pass, for the logits: a path whose last
+    # node was recomputed has its logits already, but its cache gives up that token too.
+    held = [s.length - 1 for s in states]
+    cache, mask = _stacked(session, states, max(held), held)
+    mask = torch.cat([mask, torch.ones(len(states), 1, dtype=mask.dtype)], dim=1)
+    last = torch.tensor([[r.path[-1][1][-1]] for r in requests])
+    logits = session.model.forward(last, cache, mask, torch.tensor([[n] for n in held])
+                                   )[:, -1, :].float()
+    session.counter.forwarded += len(requests)
+    width = max(held) + 1
     owners = [r.path[-1][0] for r in requests]
     keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
     gens = [r.generator for r in requests]
     rows = [_Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
-    logits = torch.stack([s.logits for s in states])
     cached = len(requests)  # rows held in ``cache``: row i of ``rows`` is cache row i
     done: list[list[Sample]] = [[] for _ in requests]
     step = 0
@@ -86,22 +96,22 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
     return [session._finish_all(samples) for samples in done]
 
 
-def _stacked(session: ModelSession, states: Sequence[Prefix], width: int
-             ) -> tuple[Any, torch.Tensor]:
-    """The paths' caches left-padded to ``width`` tokens and stacked into one cache, with
-    the mask that hides the padding."""
-    from transformers import DynamicCache
+def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,
+             lengths: Sequence[int]) -> tuple[Any, torch.Tensor]:
+    """The paths' caches, the first ``lengths[i]`` tokens of each, left-padded to ``width``
+    tokens and stacked into one cache, with the mask that hides the padding."""
+    from engine.backends.growing_cache import new_cache
 
-    cache = DynamicCache(config=session.model.model.config)
+    cache = new_cache(session.model.model.config)
     mask = torch.zeros(len(states), width, dtype=torch.long)
-    for row, state in enumerate(states):
-        mask[row, width - state.length:] = 1
+    for row, n in enumerate(lengths):
+        mask[row, width - n:] = 1
     for layer in range(len(states[0].cache.layers)):
         keys, values = [], []
-        for state in states:
-            k = state.cache.layers[layer].keys
-            v = state.cache.layers[layer].values
-            pad = width - state.length
+        for state, n in zip(states, lengths, strict=True):
+            k = state.cache.layers[layer].keys[..., :n, :]
+            v = state.cache.layers[layer].values[..., :n, :]
+            pad = width - n
             keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
             values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
         cache.update(torch.cat(keys), torch.cat(values), layer)

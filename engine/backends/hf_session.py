@@ -31,7 +31,9 @@ class Prefix:
     next-token logits after the path's last token."""
 
     cache: Any
-    logits: torch.Tensor
+    logits: torch.Tensor | None
+    """``None`` when the caller asked to forward the last token itself (``state_for``'s
+    ``defer_last``): ``cache`` then holds all but that token."""
     length: int
 
 
@@ -68,23 +70,27 @@ class ModelSession:
         self.counter.unique += n
 
     def _forward(self, ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
-        from transformers import DynamicCache
+        from engine.backends.growing_cache import new_cache
 
         if cache is None:
-            cache = DynamicCache(config=self.model.model.config)
+            cache = new_cache(self.model.model.config)
         logits = self.model.forward(ids, cache)
         self.counter.forwarded += int(ids.numel())
         return logits[:, -1, :].float(), cache
 
-    def state_for(self, path: Sequence[tuple[int, Sequence[int]]]) -> Prefix:
+    def state_for(self, path: Sequence[tuple[int, Sequence[int]]],
+                  defer_last: bool = False) -> Prefix:
         """The cache after the last node of ``path`` (``(node_id, token_ids)`` from the
         root), assembled for the caller to own, and the logits after its last token.
 
         With reuse, every node whose segment is stored is assembled from it; the others are
         forwarded (in as few passes as the gaps allow) and their segments stored. The last
-        token is always forwarded again, for its logits: segments keep no logits.
+        token is always forwarded again, for its logits: segments keep no logits. With
+        ``defer_last``, when the last node's segment is stored, that forward is left to the
+        caller (who batches several paths' last tokens): the cache holds all but the last
+        token and ``logits`` is ``None``.
         """
-        from transformers import DynamicCache
+        from engine.backends.growing_cache import new_cache
 
         pieces: list[tuple[int, int | None, int, Sequence[int], Segment | None]] = []
         position, parent = 0, None
@@ -95,7 +101,7 @@ class ModelSession:
             pieces.append((node_id, parent, position, tokens, stored))
             position, parent = position + len(tokens), node_id
         last = max(i for i, piece in enumerate(pieces) if len(piece[3]))
-        cache = DynamicCache(config=self.model.model.config)
+        cache = new_cache(self.model.model.config)
         joined: list[Segment] = []
         run: list[int] = []
         owners: list[tuple[int, int | None, int, int]] = []
@@ -131,6 +137,8 @@ class ModelSession:
                 if stored.tokens > 1:
                     joined.append(stored.trimmed())
                 join()
+                if defer_last:
+                    return Prefix(cache, None, position)
                 run.append(tokens[-1])
             else:
                 joined.append(stored)
@@ -156,6 +164,7 @@ class ModelSession:
         state = self.state_for(path)
         keep_states = self.reuse and rule.kind != "rollout"
         rows = [_Row([], [], [], k)]
+        assert state.logits is not None, "state_for forwarded the last token"
         logits = state.logits.unsqueeze(0)
         cache = state.cache  # assembled for this call: extended in place, never copied
         start, owner, length = state.length, path[-1][0], state.length
@@ -295,6 +304,7 @@ class ModelSession:
         """Score given tokens after ``path`` (a reflection); returns a sample with its state."""
         state = self.state_for(path)
         cache = state.cache
+        assert state.logits is not None, "state_for forwarded the last token"
         logits_all: list[torch.Tensor] = [state.logits]
         step_logits = self.model.forward(torch.tensor([list(token_ids)]), cache)[0].float()
         self.counter.forwarded += len(token_ids)
