@@ -204,9 +204,9 @@ def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
     """Parallel MCTS: up to ``size`` selections for the next round, each made with the
     virtual loss of the ones before it (every node on an earlier path counts one more visit
     of value 0), so that they spread over the tree. A node selected earlier in the round to
-    be expanded (or a final answer) is closed to the later ones, and so is a node whose
-    every open child is taken; the round ends early when nothing open is left. A node that
-    is only simulated (the depth limit, a first visit) may be selected again: Best-of-N's
+    be expanded, simulated (or a final answer) is closed to the later ones, and so is a node whose
+    every open child is taken; the round ends early when nothing open is left. A node at
+    the depth limit, which is only ever rolled out from, may be selected again: Best-of-N's
     root is one. Each ``Selected`` carries the round's size.
 
     ``size`` 1 is ``next_selection``: plain MCTS. Raise ``SearchExhausted`` when not even
@@ -231,9 +231,10 @@ def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
         leaf = tree.nodes[chosen.path[-1]]
         decision = expansion_decision(leaf, max_depth=config.max_depth,
                                       reflection=config.reflection == "on")
-        if leaf.terminal or decision.action != "none":
-            # A leaf that is only simulated (the depth limit, a first visit) may be taken
-            # again: each iteration rolls out from it with its own random stream.
+        if leaf.terminal or decision.action != "none" or leaf.depth < config.max_depth:
+            # Only a leaf at the depth limit, which is never expanded and only ever rolled
+            # out from (Best-of-N's root), may be taken again: each iteration rolls out from
+            # it with its own random stream. Any other leaf taken once is closed.
             taken[leaf.id] = f"selected by iteration {chosen.iteration + 1} of this round"
         for node_id in chosen.path:
             virtual[node_id] = virtual.get(node_id, 0) + 1
