@@ -101,3 +101,12 @@ def test_bench_quick_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
         assert big["redundancy_no_reuse"] > big["redundancy_reuse"]
     assert report["redundancy_no_reuse_124m"] == \
         report["big_model"]["long_prompt"]["redundancy_no_reuse"]
+    # Parallel MCTS: both workloads ran B = 1 and B = 8 rounds (the speedup itself is a
+    # benchmark figure, not asserted here).
+    for workload in ("long-prompt", "game24"):
+        parallel = report["big_model"]["parallel"][workload]
+        assert set(parallel["tokens_per_s"]) == {"1", "8"}
+        assert sum(parallel["round_sizes_b8"]) == parallel["iterations"]
+        assert max(parallel["round_sizes_b8"]) > 1
+    assert report["parallel_speedup_124m"] == \
+        report["big_model"]["parallel"]["long-prompt"]["speedup"] > 0
