@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 import streamlit as st
 
-from engine.backends.hf import DEMO_MODEL_NAME
+from engine.backends import DEMO_MODEL_NAME
 
 if TYPE_CHECKING:
     from app.runs.live import LiveRun
