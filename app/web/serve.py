@@ -19,15 +19,25 @@ FIRST_SCREEN_MODULES = (
     "engine.tasks.game24",
     "engine.tasks.reflection",
     "engine.backends.openai_server",
-    "huggingface_hub",
+    "numpy",  # with PIL: Streamlit draws the page's icon with them
+    "PIL.Image",
+    "huggingface_hub:scan_cache_dir",  # the model box lists the cached models
 )
-"""Imported before the server starts. No module that declares a Streamlit cache: those are
-imported by the pages, inside Streamlit's runtime."""
+"""Imported before the server starts (``module:name`` also loads a lazily imported name). No
+module that declares a Streamlit cache: those are imported by the pages, inside Streamlit's
+runtime."""
+
+
+def preload() -> None:
+    for entry in FIRST_SCREEN_MODULES:
+        module, _, name = entry.partition(":")
+        loaded = importlib.import_module(module)
+        if name:
+            getattr(loaded, name)
 
 
 def main() -> None:
-    for name in FIRST_SCREEN_MODULES:
-        importlib.import_module(name)
+    preload()
     from streamlit.web.cli import main as streamlit_main
 
     # The same program name as ``python -m streamlit``, so Streamlit sees the same command.
