@@ -173,7 +173,12 @@ def test_the_what_if_ghost_path_is_drawn_and_labelled(watched: tuple[Page, Watch
     legend = frame.locator("#what-if-legend")
     expect(legend).to_be_visible()
     expect(legend).to_have_text(label)
-    # Back to the run's own c: the ghost and its legend go.
+    # The other rule: the legend names it.
+    page.get_by_text("PUCT", exact=True).click()
+    page.get_by_text(re.compile(r"^Projection only: with c = 0 \(PUCT\)")).wait_for()
+    expect(legend).to_have_text("what-if path (projection, c=0, PUCT)")
+    # Back to the run's own c and rule: the ghost and its legend go.
+    page.get_by_text("UCT", exact=True).click()
     c.fill("1")
     c.press("Enter")
     page.get_by_text(re.compile(r"^The run's own settings: c = 1 \(UCT\)")).wait_for()

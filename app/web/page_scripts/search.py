@@ -287,7 +287,9 @@ def workspace() -> None:
 
 def main() -> None:
     init_state()
-    # The title and a fresh page's first screen come before the sidebar: they show first.
+    # The sidebar first. (Drawn after the first screen, a click on its button while the
+    # sidebar was still being drawn left the What-if c at 0 in Chromium.)
+    sidebar()
     st.title("Search")
     error = state.PAGE_ERROR.get()
     if error is not None:
@@ -296,10 +298,8 @@ def main() -> None:
     state.BATCH_TIMER.set(running)
     if state.LIVE_RUN.get() is None:
         start_here()
-        sidebar()
         warm_up()  # the page is drawn: load torch for the first run meanwhile
         return
-    sidebar()
     st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
               disabled=not running, help="Stop a run of N iterations after the iteration in "
               "flight (every finished iteration is saved).")
