@@ -147,9 +147,11 @@ REPLAY_LENGTH: Key[int | None] = Key("replay_len", None)
 """How many events the replayed run has (for Play at the end)."""
 REPLAY = moment_keys("replay")
 
-KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX)
+KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX, WHAT_IF_C,
+                              WHAT_IF_RULE)
 """Values typed on the Search page that outlive a visit to another page (with the settings,
-``SETTING_PREFIX``)."""
+``SETTING_PREFIX``). The What-if c and rule among them: dropped, they came back as the
+widgets' defaults (c = 0) while ``WHAT_IF_FOR`` still named the run, projecting unasked."""
 
 
 def keep_widget_values() -> None:

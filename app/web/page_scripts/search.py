@@ -287,8 +287,6 @@ def workspace() -> None:
 
 def main() -> None:
     init_state()
-    # The sidebar first. (Drawn after the first screen, a click on its button while the
-    # sidebar was still being drawn left the What-if c at 0 in Chromium.)
     sidebar()
     st.title("Search")
     error = state.PAGE_ERROR.get()
