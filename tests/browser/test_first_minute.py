@@ -64,9 +64,9 @@ def test_the_search_page_shows_its_controls_within_2_s_of_a_first_visit(
         page.on("console", lambda m: watch.console_errors.append(m.text)
                 if m.type == "error" else None)
         began = time.monotonic()
-        page.goto(server.url)
-        expect(page.get_by_role("button", name=START)).to_be_visible(timeout=60_000)
-        expect(page.get_by_role("button", name="New run")).to_be_visible(timeout=60_000)
+        page.goto(server.url, timeout=120_000)  # a crowded machine gets its number printed
+        expect(page.get_by_role("button", name=START)).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("button", name="New run")).to_be_visible(timeout=120_000)
         seconds = time.monotonic() - began
         print(f"\nfirst paint of the Search page's controls: {seconds:.2f} s")
         assert all(re.match(r"http://localhost:\d+/", u) for u in watch.requests), \
