@@ -50,8 +50,10 @@ def register(sub: Any) -> None:
 
 
 def streamlit_command(options: list[str]) -> list[str]:
-    """The command that serves the app; the user's Streamlit options come last and win."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), *STREAMLIT_DEFAULTS,
+    """The command that serves the app; the user's Streamlit options come last and win.
+    ``app.web.serve`` is Streamlit's own command line after importing what the first screen
+    needs, so a browser's first visit does not wait for those imports."""
+    return [sys.executable, "-m", "app.web.serve", "run", str(APP_SCRIPT), *STREAMLIT_DEFAULTS,
             *options]
 
 

@@ -11,17 +11,20 @@ import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from annotated_types import Ge, Gt, Le
 
-from app.runs.resume import resume_search
-from engine.backends.protocol import Backend
 from engine.core.config import SearchConfig
 from engine.core.events import Event, SteerAction
 from engine.core.tree import best_answer
-from engine.strategies.search import Search
 from storage import RunStore
+
+if TYPE_CHECKING:
+    # Torch comes with these: they are imported when a run starts, so that the Search page
+    # (which needs only ``setting_specs`` to draw its settings) shows before torch loads.
+    from engine.backends.protocol import Backend
+    from engine.strategies.search import Search
 
 
 @dataclass
@@ -40,6 +43,8 @@ class LiveRun:
     def start(cls, store: RunStore, model: Backend, config: SearchConfig, problem: str,
               title: str | None = None) -> LiveRun:
         """A new search, saved as a new ``paused`` run (``InputError`` for a bad problem)."""
+        from engine.strategies.search import Search
+
         search = Search(model, config, problem)
         run_id = store.create_run(problem=search.tree.problem, config=config,
                                   model_name=model.name, model_fingerprint=model.fingerprint,
@@ -50,6 +55,8 @@ class LiveRun:
     def resume(cls, store: RunStore, model: Backend, run_id: int) -> LiveRun:
         """Continue a stored run from its last event (``StorageError`` if another live
         writer holds it). It stays ``paused`` until the next step."""
+        from app.runs.resume import resume_search
+
         search = resume_search(store, run_id, model)
         store.release_run(run_id)
         return cls(search, run_id)

@@ -302,8 +302,10 @@ def vis_data(graph: nx.DiGraph) -> dict[str, Any]:
 VIS_OPTIONS: dict[str, Any] = {
     "physics": {"enabled": False},
     "layout": {"hierarchical": {"enabled": False}},
+    # The mouse wheel scrolls the page (the inspector is below the graph); the graph zooms
+    # with its + and - buttons and pans by dragging.
     "interaction": {"hover": True, "tooltipDelay": 120, "multiselect": False,
-                    "navigationButtons": False, "keyboard": False},
+                    "navigationButtons": True, "zoomView": False, "keyboard": False},
     "edges": {"arrows": {"to": {"enabled": False}}, "smooth": False},
     "nodes": {"font": {"size": 13, "face": "sans-serif", "multi": False}},
 }

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app.web.graph import format_score
+from app.web.markup import row_mark
 from app.web.mctsr_view import (
     is_dummy,
     last_candidates,
@@ -99,9 +100,10 @@ def render_backup(tree: Tree, events: Sequence[Event], node: Node) -> None:
 
 def candidate_table(tree: Tree, scores: Sequence[ScoreBreakdown], chosen: int | None,
                     current: int) -> pd.DataFrame:
-    """Every node's MCTSr UCT (the engine's terms); ★ the winner, ◀ the inspected node."""
+    """Every node's MCTSr UCT (the engine's terms); the first column marks the winner and
+    the inspected node (``row_mark``)."""
     return pd.DataFrame([{
-        "": ("★ " if s.child == chosen else "") + ("◀" if s.child == current else ""),
+        "": row_mark(s.child == chosen, s.child == current),
         "node": f"#{s.child}", "N": s.visits, "N_parent": parent_visits(tree, s, scores),
         "Q": round(s.exploitation, 4), "exploration": format_score(s.exploration),
         "score": format_score(s.total), "excluded": s.excluded or "",
@@ -116,7 +118,7 @@ def render_candidates(tree: Tree, config: SearchConfig, events: Sequence[Event],
         st.caption(f"MCTSr UCT = {UCT_FORMULA} (c = {config.exploration:g}, ε = "
                    f"{config.refine_epsilon:g}) at the last selection (iteration "
                    f"{iteration_number(found.iteration)}): every node scored at once, the "
-                   "excluded ones say why; ★ = chosen, ◀ = this node")
+                   "excluded ones say why; first column: chosen, this node")
         st.dataframe(candidate_table(tree, found.candidates, found.path[-1], node.id),
                      hide_index=True)
         mine = next((s for s in found.candidates if s.child == node.id), None)
@@ -130,6 +132,6 @@ def render_candidates(tree: Tree, config: SearchConfig, events: Sequence[Event],
         best: int | None = next_selection(tree, config).path[-1]
     except SearchExhausted:
         best = None
-    st.caption("MCTSr UCT now (the tree as it stands); ★ = what selection would refine "
-               "next, ◀ = this node")
+    st.caption("MCTSr UCT now (the tree as it stands); first column: chosen (what "
+               "selection would refine next), this node")
     st.dataframe(candidate_table(tree, now, best, node.id), hide_index=True)

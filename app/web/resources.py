@@ -6,17 +6,21 @@ Errors a user can cause (a missing model, an unreadable database) are shown with
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from engine.backends import load_backend
-from engine.backends.hf import DEMO_MODEL_NAME
+from engine.backends import DEMO_MODEL_NAME, load_backend
 from engine.backends.openai_server import is_server_spec
-from engine.backends.protocol import Backend
 from engine.tasks.game24 import load_puzzles
 from storage import RunStore, open_store
+
+if TYPE_CHECKING:
+    from engine.backends.protocol import Backend  # with torch: loaded with the model
 
 DB_ENV = "MCTSLAB_DB"
 EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "assets" / "data" / \
@@ -43,6 +47,26 @@ def get_model(name: str) -> Backend:
     """The model ``name`` (``demo``, a local directory, a cached hub id, or a server's URL
     ``http://HOST:PORT/v1[?model=NAME]``), loaded once."""
     return load_backend(None if name in ("", DEMO_MODEL_NAME) else name)
+
+
+WARM_UP_DELAY_S = 2.0
+"""How long after a first screen is drawn torch starts loading: the browser is still
+painting that screen, and an import beside it slowed the paint (2 cores)."""
+_warm_up_lock = threading.Lock()
+_warm_up: threading.Timer | None = None
+
+
+def warm_up() -> None:
+    """Import torch (seconds) in the background, once per process: a page calls this after
+    it is drawn, so it shows at once and its first *New run* waits less. (Only torch, a
+    library with no import cycle through this project's modules: a page importing it at
+    the same time simply waits for it.)"""
+    global _warm_up
+    with _warm_up_lock:
+        if _warm_up is None:
+            _warm_up = threading.Timer(WARM_UP_DELAY_S, importlib.import_module, ("torch",))
+            _warm_up.name, _warm_up.daemon = "mctslab-warm-up", True
+            _warm_up.start()
 
 
 def cached_hub_models() -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 import streamlit as st
 
-from engine.backends.hf import DEMO_MODEL_NAME
+from engine.backends import DEMO_MODEL_NAME
 from engine.strategies.settings import STRATEGIES
 
 if TYPE_CHECKING:
@@ -177,10 +177,13 @@ def compare_graph(strategy: str) -> Key[Any]:
     return Key(COMPARE_GRAPH_PREFIX + strategy, None)
 
 
-KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX, COMPARE_PROBLEM,
-                              COMPARE_BUDGET, COMPARE_SEED, COMPARE_STRATEGIES)
+KEPT: tuple[Key[Any], ...] = (PROBLEM, MODEL_NAME, RUN_N, EXAMPLE_INDEX, WHAT_IF_C,
+                              WHAT_IF_RULE, COMPARE_PROBLEM, COMPARE_BUDGET, COMPARE_SEED,
+                              COMPARE_STRATEGIES)
 """Values typed on the Search and Compare pages that outlive a visit to another page (with
-the settings, ``SETTING_PREFIX``)."""
+the settings, ``SETTING_PREFIX``). The What-if c and rule among them: dropped, they came
+back as the widgets' defaults (c = 0) while ``WHAT_IF_FOR`` still named the run, projecting
+unasked."""
 
 
 def keep_widget_values() -> None:

@@ -20,6 +20,7 @@ from app.web import mctsr_inspector, steer_view, what_if
 from app.web.graph import LabelBy, format_q, format_score, tree_digraph, vis_data
 from app.web.graph_component import graph_component
 from app.web.highlight import Highlight, highlight_for
+from app.web.markup import row_mark
 from app.web.mctsr_inspector import MCTSR_Q_LABEL
 from app.web.mctsr_view import is_mctsr, rule_label, rule_name
 from app.web.state import PANELS, Key, MomentKeys
@@ -41,7 +42,7 @@ from engine.errors import SearchExhausted
 from engine.tasks.answers import label_answer
 
 VERDICT_WORDS = {True: "correct", False: "wrong", None: "not verified"}
-"""Plain words: an emoji such as ❌ draws as an empty box where the font lacks it."""
+"""Plain words: an emoji (a cross mark) draws as an empty box where the font lacks it."""
 VERDICT_ICONS = {True: ":material/check_circle:", False: ":material/cancel:",
                  None: ":material/help:"}
 """The verdict as a Material icon (they ship with Streamlit), where a widget takes one."""
@@ -181,7 +182,7 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
         st.caption(f"{rule} at the last selection through #{level.parent} "
                    f"(iteration {iteration_number(iteration)}, "
                    f"N_parent = {level.parent_visits}): "
-                   "exploitation + exploration = score; ★ = chosen, ◀ = this node")
+                   "exploitation + exploration = score; first column: chosen, this node")
         st.dataframe(score_table(level.scores, level.chosen, node.id), hide_index=True)
         mine = next((s for s in level.scores if s.child == node.id), None)
         if mine is not None:
@@ -191,7 +192,7 @@ def render_sibling_scores(tree: Tree, config: SearchConfig, events: Sequence[Eve
     open_now = [s for s in now if s.excluded is None]
     best = pick(now).child if open_now else None  # pick skips the excluded
     st.caption(f"{rule} now (N_parent = {tree.nodes[node.parent].visits}); "
-               "★ = what selection would choose here next, ◀ = this node")
+               "first column: chosen (what selection would choose here next), this node")
     st.dataframe(score_table(now, best, node.id), hide_index=True)
 
 
@@ -211,10 +212,10 @@ def next_selection_line(tree: Tree, config: SearchConfig) -> str:
 
 def score_table(scores: Sequence[ScoreBreakdown], chosen: int | None,
                 current: int) -> pd.DataFrame:
-    """The engine's breakdown as a table; ★ marks the winner, ◀ the inspected node; a
-    sibling selection may not take says why."""
+    """The engine's breakdown as a table; the first column marks the winner and the
+    inspected node (``row_mark``); a sibling selection may not take says why."""
     return pd.DataFrame([{
-        "": ("★ " if s.child == chosen else "") + ("◀" if s.child == current else ""),
+        "": row_mark(s.child == chosen, s.child == current),
         "child": f"#{s.child}", "N": s.visits, "prior P": round(s.prior, 4),
         "exploitation": round(s.exploitation, 4), "exploration": format_score(s.exploration),
         "score": format_score(s.total), "excluded": s.excluded or "",
@@ -227,7 +228,7 @@ def confidence_html(rollout: Rollout) -> str:
     spans = []
     for token, conf in zip(rollout.tokens, rollout.confidences, strict=False):
         hue = round(120 * max(0.0, min(1.0, conf)))
-        text = html.escape(token).replace("\n", "↵<br>")
+        text = html.escape(token).replace("\n", "¶<br>")
         spans.append(f'<span title="confidence {conf:.3f}" style="background: '
                      f'hsl({hue}, 75%, 80%); font-family: monospace; white-space: pre">'
                      f"{text}</span>")

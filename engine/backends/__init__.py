@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.backends.protocol import Backend
 
+DEMO_MODEL_NAME = "demo"
+"""The bundled model's name. Here, not in ``hf``, so that naming it imports no torch (the
+web app draws its pages before it loads a model)."""
+
 
 def load_backend(spec: str | None = None, served_model: str | None = None) -> Backend:
     """The backend ``spec`` names (``None`` or ``demo``: the bundled model)."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from engine.backends import DEMO_MODEL_NAME as DEMO_MODEL_NAME
 from engine.errors import InputError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models" / "game24-demo"
-DEMO_MODEL_NAME = "demo"
 
 
 def pick_device(requested: str | None = None) -> str:

@@ -55,7 +55,7 @@ def test_replay_counts_tokens_at_each_phase(stored_app: Callable[[str], AppTest]
     shown = 0
     grew_at: list[str] = []
     for event in events:
-        click(at, "Next phase ▶")
+        click(at, "Next phase")
         line = next(c for c in captions(at) if "tokens generated" in c)
         before, shown = shown, generated(line)
         if event.phase != "select":
@@ -140,7 +140,8 @@ def test_labels_ids_q_and_markers_on_the_search_page(app: AppTest) -> None:
     app.selectbox(key=state.LIVE.node.name).set_value(1).run()
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["N (visits)"] == "0" and metrics["Q = W / N"] == "—"
-    assert any("◀ = this node" in c for c in captions(app)), captions(app)
+    assert any("first column: chosen" in c and c.endswith(", this node")
+               for c in captions(app)), captions(app)
 
 
 def test_replay_buttons_use_icons_that_ship_with_the_app(

@@ -153,7 +153,7 @@ def test_the_inspector_shows_critique_rewrite_rewards_and_candidates(
     table = app.dataframe[0].value
     assert list(table["node"]) == [f"#{s.child}" for s in selected.candidates]
     assert list(table["score"]) == [f"{s.total:.3f}" for s in selected.candidates]
-    starred = table[table[""].str.contains("★")]
+    starred = table[table[""].str.contains("chosen")]
     assert list(starred["node"]) == [f"#{selected.path[-1]}"]
     assert table["excluded"].iloc[0].startswith("the problem")
     assert any(c.startswith("MCTSr UCT = Q + c·√(ln(N_parent + 1) / (N + ε))")

@@ -30,8 +30,8 @@ def status(at: AppTest) -> str:
 
 
 def test_first_visit_explains_what_to_do_and_offers_examples(app: AppTest) -> None:
-    assert "press **New run**" in app.info[0].value
     first, second, third = (" ".join(map(str, p)) for p in load_puzzles(str(EXAMPLES))[:3])
+    assert f"Start a run on {first}" in [b.label for b in app.button]
     # The first bundled puzzle is the default problem, so the first press skips it.
     assert app.sidebar.text_area(key=state.PROBLEM.name).value == first
     click(app, "Example puzzle")
@@ -100,7 +100,7 @@ def test_next_iteration_then_inspect_a_child_and_its_scores(app: AppTest,
     assert scored, captions(app)
     table = app.dataframe[0].value
     assert list(table["child"]) == [f"#{c}" for c in tree.root.children]
-    assert table[""].str.contains("★").sum() == 1
+    assert table[""].str.contains("chosen").sum() == 1
     assert f"#{child}:" in markdown_text(app)
     app.radio(key=state.LIVE.panel.name).set_value("Charts").run()
     shown = captions(app)

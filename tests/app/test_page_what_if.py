@@ -116,3 +116,25 @@ def test_setting_c_to_zero_draws_the_projection_and_saves_nothing(
     assert len(store.load_events(run.id)) == events
     assert store.get_run(run.id).config == config
     assert "after 3 iterations" in next(c for c in captions(app) if c.startswith("Run #"))
+
+
+def test_a_visit_to_another_page_keeps_the_what_if_widgets(app: AppTest) -> None:
+    """Search, Runs, Search: the What-if c and rule are the run's own again (before, the
+    c came back as 0 and a projection was drawn that nobody asked for)."""
+    app.sidebar.text_area(key=state.PROBLEM.name).set_value("4 5 6 10")
+    click(app, "New run")
+    click(app, "Next iteration")
+    assert app.number_input(key=state.WHAT_IF_C.name).value == 1.0
+    app.switch_page("page_scripts/runs.py").run()
+    app.switch_page("page_scripts/search.py").run()
+    assert not app.exception
+    assert app.number_input(key=state.WHAT_IF_C.name).value == 1.0
+    assert app.radio(key=state.WHAT_IF_RULE.name).value == "uct"
+    assert "what_if" not in graph_data(app)["roles"]
+    # A value the user set is kept too.
+    app.number_input(key=state.WHAT_IF_C.name).set_value(0.5).run()
+    app.switch_page("page_scripts/runs.py").run()
+    app.switch_page("page_scripts/search.py").run()
+    assert app.number_input(key=state.WHAT_IF_C.name).value == 0.5
+    assert graph_data(app)["roles"]["what_if"]["label"] == \
+        "what-if path (projection, c=0.5, UCT)"

@@ -113,9 +113,9 @@ def test_pose_step_click_run_and_replay(watched: tuple[Page, Watch], tmp_path: P
     page.get_by_role("button", name=re.compile(r"Start$")).click()
     page.get_by_text(re.compile(r"^start: the empty tree")).wait_for()
     wait_graph(page, nodes=1)
-    click_button(page, "Next phase ▶")
+    page.get_by_role("button", name=re.compile(r"Next phase$")).click()
     page.get_by_text("iteration 1 · after 1 · Selection", exact=False).wait_for()
-    click_button(page, "Next phase ▶")
+    page.get_by_role("button", name=re.compile(r"Next phase$")).click()
     page.get_by_text("iteration 1 · after 2 · Expansion", exact=False).wait_for()
     assert wait_graph(page, nodes=1 + len(children))["newChildren"] == children
     page.get_by_role("button", name=re.compile(r"Play$")).click()

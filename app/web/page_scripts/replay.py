@@ -65,12 +65,13 @@ def stepper(events: Sequence[Event], position: int) -> None:
         st.slider("Iteration (completed)", 0, total_iterations, key=state.REPLAY_ITERATION.name,
                   on_change=on_iteration_slider, args=(events,))
     cols = st.columns(4)
-    # Material icons ship with Streamlit's frontend; ⏮ ⏭ ⏸ are missing from many fonts.
+    # Material icons ship with Streamlit's frontend; media-key symbols are missing from
+    # many fonts (app.web.markup.FONT_SAFE).
     cols[0].button("Start", icon=":material/first_page:", on_click=set_position, args=(0,),
                    width="stretch")
-    cols[1].button("◀ Previous phase", on_click=set_position, args=(max(position - 1, 0),),
-                   width="stretch", disabled=position == 0)
-    cols[2].button("Next phase ▶", on_click=set_position,
+    cols[1].button("Previous phase", icon=":material/skip_previous:", on_click=set_position,
+                   args=(max(position - 1, 0),), width="stretch", disabled=position == 0)
+    cols[2].button("Next phase", icon=":material/skip_next:", on_click=set_position,
                    args=(min(position + 1, len(events)),), width="stretch",
                    disabled=position >= len(events))
     cols[3].button("End", icon=":material/last_page:", on_click=set_position,

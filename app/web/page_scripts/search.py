@@ -10,9 +10,8 @@ import streamlit as st
 
 from app.runs.live import LiveRun, SettingSpec, setting_specs
 from app.web import state, steer_controls
-from app.web.resources import example_puzzles, get_model, get_store, known_models
-from app.web.views import render_moment, selected_node, summary_line
-from engine.backends.hf import DEMO_MODEL_NAME
+from app.web.resources import example_puzzles, get_model, get_store, known_models, warm_up
+from engine.backends import DEMO_MODEL_NAME
 from engine.core.config import make_config, setting_applies
 from engine.errors import InputError, MctsLabError
 from engine.tasks.reflection import REFLECTION_LINE
@@ -23,6 +22,8 @@ SIDEBAR_SETTINGS = ("task", "algorithm", "seed", "reference_answer")
 # While a batch runs, the workspace reruns itself this often; each rerun runs iterations
 # for up to state.BATCH_DRAW_S seconds, then draws the tree once.
 BATCH_TICK_S = 0.1
+# A problem shown in the first screen's button (a label is Markdown: only plain characters).
+PLAIN_PROBLEM = re.compile(r"[A-Za-z0-9 .,?+=-]{1,40}")
 
 
 def init_state() -> None:
@@ -183,6 +184,8 @@ def stop_batch() -> None:
 
 def controls(live: LiveRun) -> None:
     """Step buttons; each step is saved before the page redraws."""
+    from app.web.views import selected_node
+
     store = get_store()
     cols = st.columns([1, 1, 0.8, 1.1, 1.4])
     phase = cols[0].button("Next phase", width="stretch",
@@ -247,11 +250,26 @@ def batch_step(live: LiveRun) -> None:
         st.rerun(scope="app")  # start the timer (and enable Stop): only a full run can
 
 
+def start_here() -> None:
+    """A fresh page's workspace: one obvious first act, a run on the problem in the box."""
+    problem = " ".join(state.PROBLEM.get().split())
+    shown = problem if PLAIN_PROBLEM.fullmatch(problem) else "this problem"
+    st.markdown("Monte Carlo Tree Search grows a tree of the model's reasoning steps, one "
+                "phase at a time: selection, expansion, simulation, backpropagation.")
+    st.button(f"Start a run on {shown}", type="primary", icon=":material/play_arrow:",
+              on_click=new_run, help="A new run on the problem in the sidebar with the "
+              "settings there (saved as a new run), ready to step.")
+    st.caption("Or type another problem in the sidebar (Example puzzle gives one of 100 "
+               "bundled Game-of-24 puzzles), change the settings, then press New run.")
+
+
 def workspace() -> None:
+    # Imported here, not at the top: with them comes torch (seconds), and a fresh page
+    # draws its sidebar and first screen before that.
+    from app.web.views import render_moment, summary_line
+
     live = state.LIVE_RUN.get()
     if live is None:
-        st.info("Type a problem (or press **Example puzzle**) in the sidebar, then press "
-                "**New run**.")
         return
     live.wait_idle()
     if state.BATCH.get() is not None:
@@ -279,10 +297,13 @@ def main() -> None:
         st.error(error)
     running = state.BATCH.get() is not None
     state.BATCH_TIMER.set(running)
-    if state.LIVE_RUN.get() is not None:
-        st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
-                  disabled=not running, help="Stop a run of N iterations after the iteration "
-                  "in flight (every finished iteration is saved).")
+    if state.LIVE_RUN.get() is None:
+        start_here()
+        warm_up()  # the page is drawn: load torch for the first run meanwhile
+        return
+    st.button("Stop", type="tertiary", icon=":material/stop_circle:", on_click=stop_batch,
+              disabled=not running, help="Stop a run of N iterations after the iteration in "
+              "flight (every finished iteration is saved).")
     stopped = state.STOP_MESSAGE.take()
     if stopped is not None:
         st.info(stopped, icon=":material/stop_circle:")
