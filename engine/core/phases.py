@@ -203,42 +203,50 @@ def next_selection(tree: Tree, config: SearchConfig,
 def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
     """Parallel MCTS: up to ``size`` selections for the next round, each made with the
     virtual loss of the ones before it (every node on an earlier path counts one more visit
-    of value 0), so that they spread over the tree. A node selected earlier in the round to
-    be expanded, simulated (or a final answer) is closed to the later ones, and so is a node whose
-    every open child is taken; the round ends early when nothing open is left. A node at
-    the depth limit, which is only ever rolled out from, may be selected again: Best-of-N's
-    root is one. Each ``Selected`` carries the round's size.
+    of value 0), so that they spread over the tree. A node selected earlier in the round is
+    closed to the later ones (except a node at the depth limit, which is only ever rolled
+    out from, as Best-of-N's root is: each iteration rolls out from it with its own random
+    stream), and so is a node whose every open child is taken; the round ends early when
+    nothing open is left. Each ``Selected`` carries the round's size.
 
-    ``size`` 1 is ``next_selection``: plain MCTS. Raise ``SearchExhausted`` when not even
-    one selection can be made."""
-    if size <= 1:
+    A round whose selections were interrupted (a run resumed from its stored events)
+    continues: the selections already made count, and the rest are what the round would
+    have selected. ``size`` 1 is ``next_selection``: plain MCTS. Raise ``SearchExhausted``
+    when not even one selection can be made."""
+    made = list(tree.in_flight)
+    if size <= 1 and not made:
         return [next_selection(tree, config)]
     if config.algorithm == "mctsr":
         raise ValueError("parallel rounds are for MCTS: MCTSr refines one answer at a time")
     closed = closed_for(tree, config)
     growth = Growth(config.max_depth, config.max_children, config.widening)
+    target = tree.round_size if made else size
     picks: list[Selected] = []
     taken: dict[int, str] = {}
-    virtual: dict[int, int] = {}
-    while len(picks) < size:
+    virtual = tree.virtual_visits()
+
+    def take(leaf_id: int, iteration: int) -> None:
+        leaf = tree.nodes[leaf_id]
+        if leaf.terminal or leaf.depth < config.max_depth:
+            taken[leaf_id] = f"selected by iteration {iteration + 1} of this round"
+
+    for i, pending in enumerate(made):
+        take(pending.path[-1], tree.iterations_done + i)
+    while len(made) + len(picks) < target:
         closed_now = _closed_in_round(tree, closed, taken)
-        if picks and ROOT_ID in closed_now:
+        if (made or picks) and ROOT_ID in closed_now:
             break
         chosen = select_path(tree, config.selection, config.exploration, closed_now,
                              growth, virtual)
         chosen = replace(chosen, iteration=tree.next_iteration + len(picks))
         picks.append(chosen)
-        leaf = tree.nodes[chosen.path[-1]]
-        decision = expansion_decision(leaf, max_depth=config.max_depth,
-                                      reflection=config.reflection == "on")
-        if leaf.terminal or decision.action != "none" or leaf.depth < config.max_depth:
-            # Only a leaf at the depth limit, which is never expanded and only ever rolled
-            # out from (Best-of-N's root), may be taken again: each iteration rolls out from
-            # it with its own random stream. Any other leaf taken once is closed.
-            taken[leaf.id] = f"selected by iteration {chosen.iteration + 1} of this round"
+        take(chosen.path[-1], chosen.iteration)
         for node_id in chosen.path:
             virtual[node_id] = virtual.get(node_id, 0) + 1
-    return [replace(p, round_size=len(picks)) for p in picks] if len(picks) > 1 else picks
+    if made and len(made) + len(picks) != target:
+        raise ValueError(f"a round of {target} cannot be completed: nothing left to select")
+    rounded = target if made else len(picks)
+    return [replace(p, round_size=rounded) for p in picks] if rounded > 1 else picks
 
 
 def _closed_in_round(tree: Tree, closed: dict[int, str], taken: dict[int, str]

@@ -208,3 +208,20 @@ def test_best_of_n_rolls_out_a_whole_round_from_the_root(demo_model: HFModel) ->
     assert len(texts) == 8 and len(set(texts)) > 1
     _round_order_ok(search.events)
     assert check_invariants(search.tree) == [] and search.tree.root.visits == 8
+
+
+def test_a_round_interrupted_among_its_selections_resumes_with_the_same_ones(
+        demo_model: HFModel) -> None:
+    config = make_config(seed=4, parallel=4)
+    full = Search(demo_model, config, "2 3 5 12")
+    full.run(12)
+    # The last round of 4 selections whose round is full: stop after its second one.
+    cut = max(i for i, e in enumerate(full.events) if isinstance(e, Selected)
+              and e.round_size == 4 and full.events[i - 1].phase != "select")
+    resumed = Search(demo_model, config, "2 3 5 12", events=full.events[:cut + 2])
+    assert resumed.tree.next_phase == "select" and len(resumed.tree.in_flight) == 2
+    rest = [resumed.step_phase(), resumed.step_phase()]
+    assert rest == full.events[cut + 2:cut + 4]  # the round's own third and fourth
+    assert resumed.tree.next_phase == "expand"
+    # Each carries the virtual loss of the selections before it, stored or not.
+    assert all(isinstance(e, Selected) and e.round_size == 4 for e in rest)
