@@ -26,7 +26,7 @@ def test_replay_steps_through_a_pin_and_a_prune(db_path: Path) -> None:
     now = at.dataframe[-1].value.set_index("child")
     assert now.loc["#2", "exploitation"] == 0.75 and now.loc["#2", "pinned"] == "0.750 (its Q)"
     assert now.loc["#1", "excluded"] == "pruned by hand"
-    click(at, "◀ Previous phase")  # before the prune: #1 is closed for its own reason
+    click(at, "Previous phase")  # before the prune: #1 is closed for its own reason
     assert any(c.endswith("event 6 of 7") for c in captions(at))
     now = at.dataframe[-1].value.set_index("child")
     assert now.loc["#1", "excluded"] != "pruned by hand"

@@ -45,6 +45,11 @@ def _summary(events: list[Event]) -> list[list[object]]:
     return rows
 
 
+def _no_value(row: list[object]) -> list[object]:
+    """A summary row without its float value (a simulation's fifth item)."""
+    return row[:4] if row[0] == "simulate" else row
+
+
 def test_parallel_one_is_the_plain_search_event_for_event(demo_model: HFModel) -> None:
     """The event streams recorded with commit fe9b1b2, before rounds existed."""
     golden = json.loads(GOLDEN.read_text())
@@ -53,7 +58,12 @@ def test_parallel_one_is_the_plain_search_event_for_event(demo_model: HFModel) -
         problem, settings = json.loads(key)
         search = Search(demo_model, make_config(seed=1, parallel=1, **settings), problem)
         search.run(15)
-        assert _summary(search.events) == rows, key
+        # Values within rounding: the number of torch threads (other tests set it) moves
+        # the last digits of a float; every choice, text and count must be the same.
+        ours = _summary(search.events)
+        assert [_no_value(r) for r in ours] == [_no_value(r) for r in rows], key
+        assert [r[4] for r in ours if r[0] == "simulate"] == \
+            pytest.approx([r[4] for r in rows if r[0] == "simulate"], abs=1e-5)
         assert all(isinstance(e, Selected) and e.round_size == 1
                    for e in search.events if e.phase == "select")
 
