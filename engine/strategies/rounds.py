@@ -9,7 +9,7 @@ events are made in iteration order, numbering new nodes one after another. With 
 iteration this is exactly the plain search, event for event.
 
 Every event of a batch carries the cumulative cost after the whole batch: the model spent
-those tokens together.
+those tokens together (``Search.step_phase`` splits the batch's time evenly over them).
 """
 
 from __future__ import annotations
