@@ -140,6 +140,7 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
     cols[3].metric("prior (log p)", f"{node.prior:.3f}")
     cols[4].metric("tokens spent", node.tokens_spent)
     cost_view.render_node_cost(events, node)
+    cost_view.render_alternatives(node.token_texts, node.confidences, node.top, f"#{node.id}")
     if node.value is not None:
         st.caption(f"State value (the run's evaluator, {config.evaluator}): {node.value:.3f}")
     if node.pinned is not None or node.pruned or node.origin == "user":
@@ -248,6 +249,8 @@ def render_rollouts(rollouts: Sequence[Rollout]) -> None:
                          icon=VERDICT_ICONS[rollout.verdict]):
             if rollout.tokens:
                 st.html(confidence_html(rollout))
+                cost_view.render_alternatives(rollout.tokens, rollout.confidences, rollout.top,
+                                              f"rollout {i}", expander=False)
             else:
                 st.caption("Terminal node: evaluated without generating.")
             st.text(f"answer: {rollout.answer or '(none)'}")

@@ -13,6 +13,9 @@ ExpansionOrigin = Literal["phase", "reflection_by_hand", "beam", "user"]
 EXPANSION_ORIGINS: tuple[str, ...] = ("phase", "reflection_by_hand", "beam", "user")
 EndReason = Literal["eos", "stop", "length", "context"]
 END_REASONS: tuple[str, ...] = ("eos", "stop", "length", "context")
+TokenTop = tuple[tuple[str, float], ...]
+"""One generated token's most likely alternatives under the model (temperature 1), most
+likely first: ``(token text, probability)``, at most 5 (``ChildSpec.top``, ``Rollout.top``)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ class ChildSpec:
     critique_tokens: int = 0
     """MCTSr: tokens the model generated for the critique (0 for the reflection line,
     which is given, not generated)."""
+    top: tuple[TokenTop, ...] = ()
+    """Each token's top-5 alternatives with their probabilities, when the model sampled
+    the node (``()`` for runs saved before they were recorded, and for text not sampled)."""
+    token_texts: tuple[str, ...] = ()
+    """The text of each of ``token_ids``, kept with ``top`` (to show each token beside its
+    alternatives); ``()`` where ``top`` is."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,9 @@ class Rollout:
     """The leaf's state value used in ``value`` (``None``: not used)."""
     rewards: tuple[float, ...] = ()
     """MCTSr: the sampled self-rewards; ``value`` is ``(min + mean) / 2`` of them."""
+    top: tuple[TokenTop, ...] = ()
+    """Each rollout token's top-5 alternatives with their probabilities (``()``: not
+    recorded)."""
 
 
 def json_float(x: float) -> float | str:
@@ -175,6 +187,7 @@ def rollout_from_dict(r: dict[str, Any]) -> Rollout:
         reward_value=optional_float(r.get("reward_value")),
         state_value=optional_float(r.get("state_value")),
         rewards=tuple(parse_float(x) for x in r.get("rewards") or ()),
+        top=top_from_dict(r.get("top")),
     )
 
 
@@ -244,7 +257,17 @@ def child_from_dict(c: dict[str, Any]) -> ChildSpec:
         critique=optional_str(c.get("critique")),
         critique_tokens=int(c.get("critique_tokens") or 0),
         placeholder=_bool(c.get("placeholder", False)),
+        top=top_from_dict(c.get("top")),
+        token_texts=tuple(parse_str(t) for t in c.get("token_texts") or ()),
     )
+
+
+def top_from_dict(raw: Any) -> tuple[TokenTop, ...]:
+    """``ChildSpec.top`` / ``Rollout.top`` from its dict form (absent: ``()``)."""
+    if raw is None:
+        return ()
+    return tuple(tuple((parse_str(text), parse_float(p)) for text, p in token)
+                 for token in raw)
 
 
 def drop_unset(raw: dict[str, Any], *keys: str) -> dict[str, Any]:

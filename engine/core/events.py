@@ -25,6 +25,7 @@ from engine.core.event_parts import (
     ScoreBreakdown,
     SelectionLevel,
     TokenCounts,
+    TokenTop,
     child_from_dict,
     drop_unset,
     json_float,
@@ -42,7 +43,7 @@ __all__ = [
     "END_REASONS", "EVENT_FORMAT", "EXPANSION_ORIGINS", "NODE_KINDS", "PHASES", "ROOT_ID",
     "STEER_ACTIONS", "Backpropagated", "ChildSpec", "EndReason", "Event", "Expanded",
     "ExpansionOrigin", "NodeKind", "Phase", "Rollout", "ScoreBreakdown", "SelectionLevel",
-    "Selected", "Simulated", "SteerAction", "Steered", "TokenCounts",
+    "Selected", "Simulated", "SteerAction", "Steered", "TokenCounts", "TokenTop",
     "event_from_dict", "event_to_dict",
 ]
 
@@ -53,7 +54,8 @@ STEER_ACTIONS: tuple[str, ...] = ("pin", "unpin", "prune", "restore")
 EVENT_FORMAT = 2
 """The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``). Format
 2 grew additions that leave every earlier dict as it was, each written only when set: the
-``steer`` event, a score's ``pinned`` and an event's ``ms``."""
+``steer`` event, a score's ``pinned``, an event's ``ms``, a child's or rollout's ``top``
+and a child's ``token_texts``."""
 
 ROOT_ID = 0
 """The root's node id: the prompt, the one node that every path starts at."""
@@ -166,6 +168,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
                 del score["virtual_loss"]
         if raw["round_size"] == 1:
             del raw["round_size"]
+    for child in raw.get("children", ()):
+        drop_unset(child, "top", "token_texts")
+    if "rollout" in raw:
+        drop_unset(raw["rollout"], "top")
     return drop_unset(raw, "ms")
 
 

@@ -40,7 +40,7 @@ from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
 from engine.strategies import steer as steering
 from engine.strategies.mctsr import Refiner
-from engine.strategies.rounds import expand_round, simulate_round
+from engine.strategies.rounds import expand_round, simulate_round, token_texts, token_top
 from engine.strategies.values import Evaluator, StateToValue
 from engine.tasks import Task, make_task, node_kind
 from engine.tasks.reflection import REFLECTION_LINE
@@ -395,4 +395,5 @@ class Search:
                                                          text)
         return ChildSpec(child_id, kind, text, tuple(sample.token_ids), sample.logprob,
                          sample.count, tuple(sample.confidences), terminal, answer, verdict,
-                         sample.ended, None, dead)
+                         sample.ended, None, dead, top=token_top(self.model, sample),
+                         token_texts=token_texts(self.model, sample))

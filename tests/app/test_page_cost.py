@@ -1,5 +1,6 @@
-"""Issue 15 item 5 in AppTest: a node's cost in the inspector, and the cost per phase over
-iterations on the Charts panel (Search page and Replay page)."""
+"""Issue 15 items 3 and 5 in AppTest: a node's cost and each token's top-5 alternatives in
+the inspector, and the cost per phase over iterations on the Charts panel (Search page and
+Replay page)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ def _start(at: AppTest) -> None:
     click(at, "Next iteration")
 
 
-def test_inspector_shows_a_nodes_cost(app: AppTest,
-                                                                   db_path: Path) -> None:
+def test_inspector_shows_a_nodes_cost_and_its_tokens_alternatives(
+        app: AppTest, db_path: Path) -> None:
     _start(app)
     store = open_store(str(db_path))
     (run,) = store.list_runs()
@@ -33,6 +34,16 @@ def test_inspector_shows_a_nodes_cost(app: AppTest,
     line = next(c for c in captions(app) if c.startswith("Cost: "))
     assert f"Cost: {cost.generated} tokens generated" in line and " ms" in line
     assert "created in" in line and "not recorded" not in line
+    expanders = [e.label for e in app.expander]
+    assert any(label.startswith(f"Inside the tokens of #{child.id}") for label in expanders)
+    table = app.table[0].value
+    assert list(table.columns) == ["#", "token", "confidence", "top 1", "top 2", "top 3",
+                                   "top 4", "top 5"]
+    assert len(table) == len(child.token_ids)
+    first_alternative, probability = child.top[0][0]
+    assert table["top 1"].iloc[0] == f"{first_alternative.replace(chr(10), '↵')}  " \
+        f"{probability:.4f}"
+    assert list(table["confidence"]) == [round(c, 3) for c in child.confidences]
 
 
 def test_charts_show_time_and_tokens_per_phase_on_search_and_replay(
