@@ -16,7 +16,7 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from app.web import mctsr_inspector, steer_view, what_if
+from app.web import cost_view, mctsr_inspector, steer_view, what_if
 from app.web.graph import LabelBy, format_q, format_score, tree_digraph, vis_data
 from app.web.graph_component import graph_component
 from app.web.highlight import Highlight, highlight_for
@@ -140,6 +140,8 @@ def render_inspector(tree: Tree, config: SearchConfig, events: Sequence[Event],
                        else None)
     cols[3].metric("prior (log p)", f"{node.prior:.3f}")
     cols[4].metric("tokens spent", node.tokens_spent)
+    cost_view.render_node_cost(events, node)
+    cost_view.render_alternatives(node.token_texts, node.confidences, node.top, f"#{node.id}")
     if node.value is not None:
         st.caption(f"State value (the run's evaluator, {config.evaluator}): {node.value:.3f}")
     if node.pinned is not None or node.pruned or node.origin == "user":
@@ -248,6 +250,8 @@ def render_rollouts(rollouts: Sequence[Rollout]) -> None:
                          icon=VERDICT_ICONS[rollout.verdict]):
             if rollout.tokens:
                 st.html(confidence_html(rollout))
+                cost_view.render_alternatives(rollout.tokens, rollout.confidences, rollout.top,
+                                              f"rollout {i}", expander=False)
             else:
                 st.caption("Terminal node: evaluated without generating.")
             st.text(f"answer: {rollout.answer or '(none)'}")
@@ -312,6 +316,7 @@ def render_charts(tree: Tree, config: SearchConfig, events: Sequence[Event],
         st.dataframe(changes[["best answer"]].reset_index(), hide_index=True)
         st.caption("Tokens over iterations")
         st.line_chart(frame[["generated", "unique", "forwarded"]])
+        cost_view.render_cost_chart(events)
     render_policy_chart(tree, config, node_id)
 
 

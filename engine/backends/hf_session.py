@@ -48,6 +48,8 @@ class _Row:
     rejected: str | None = None
     request: int = 0
     """Which of a batch's requests (``sample_many``) the row belongs to."""
+    top: list[tuple[tuple[int, float], ...]] = field(default_factory=list)
+    """Each token's top-5 alternatives (``Sample.top``)."""
 
 
 @dataclass
@@ -215,7 +217,8 @@ class ModelSession:
         """Each row draws ``count`` next tokens (from its request's generator, ``gens[row.
         request]``) and splits by distinct token."""
         logp = torch.log_softmax(logits.float(), dim=-1).cpu()
-        top = torch.topk(logp, k=min(5, logp.shape[-1]), dim=-1).values
+        top, top_ids = torch.topk(logp, k=min(5, logp.shape[-1]), dim=-1)
+        top_probs = top.exp().tolist()
         new_rows: list[_Row] = []
         parents: list[int] = []
         for r, row in enumerate(rows):
@@ -225,13 +228,14 @@ class ModelSession:
                 probs = torch.softmax(logp[r] / temperature, dim=-1)
                 drawn = torch.multinomial(probs, row.count, replacement=True,
                                           generator=gens[row.request]).tolist()
+            alternatives = tuple(zip(top_ids[r].tolist(), top_probs[r], strict=True))
             for token in dict.fromkeys(drawn):
                 lp = float(logp[r, token])
                 new_rows.append(_Row(
                     row.token_ids + [token], row.logprobs + [lp],
                     row.confidences + [token_confidence(lp, top[r].tolist())],
                     drawn.count(token), row.text + self.model.token_text(token),
-                    request=row.request,
+                    request=row.request, top=row.top + [alternatives],
                 ))
                 parents.append(r)
         return new_rows, parents
@@ -258,7 +262,7 @@ class ModelSession:
     def _finish(self, row: _Row, state: Segment | None) -> Sample:
         assert row.ended is not None, "only an ended row becomes a sample"
         return Sample(row.token_ids, row.logprobs, row.confidences, row.text, row.count,
-                      row.ended, state, row.rejected)
+                      row.ended, state, row.rejected, row.top)
 
     def judge(self, prompts: Sequence[str], words: tuple[str, str]) -> list[float]:
         """For each prompt, P(first word) / (P(first) + P(second)) of the model's next token

@@ -11,7 +11,7 @@ backend may keep per-node state (a KV cache) keyed by node id.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import torch
@@ -53,6 +53,10 @@ class Sample:
     """Backend state after the sample (a KV cache), kept only when cache reuse is on."""
     rejected: str | None = None
     """Why ``StopRule.rejects`` stopped the sample at its last line, or ``None``."""
+    top: list[tuple[tuple[int, float], ...]] = field(default_factory=list)
+    """For each sampled token, the model's 5 most likely tokens at that position as
+    ``(token id, probability at temperature 1)``, most likely first (empty where the
+    backend did not give them: forced text)."""
 
     @property
     def logprob(self) -> float:

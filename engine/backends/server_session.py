@@ -4,6 +4,7 @@ forced scoring and self-evaluation, with token counts from each response's ``usa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ class _Piece:
     confidences: list[float]
     finish: str
     stop_string: bool
+    top: list[tuple[tuple[int, float], ...]] = field(default_factory=list)
+    """Each token's top alternatives (``Sample.top``), from the server's top log-probs."""
 
 
 @dataclass
@@ -90,16 +93,21 @@ class ServerSession:
         if len(tokens) > max_tokens:
             raise self._contradiction(f"{len(tokens)} tokens for max_tokens={max_tokens}")
         ids = [self._token_id(t) for t in tokens]
-        confidences = []
+        confidences, alternatives = [], []
         for lp, top in zip(lps, tops, strict=True):
             if not isinstance(top, dict) or not top:
                 raise self._contradiction("a token without its top log-probs")
             confidences.append(token_confidence(float(lp), [float(v) for v in top.values()]))
+            # The server may add the sampled token to its top log-probs: keep the 5 best.
+            ranked = sorted(((self._token_id(t), float(v)) for t, v in top.items()),
+                            key=lambda a: -a[1])[:TOP_LOGPROBS]
+            alternatives.append(tuple((t, math.exp(v)) for t, v in ranked))
         finish = str(choice.get("finish_reason") or "")
         stop_string = finish == "stop" and isinstance(choice.get("stop_reason"), str)
         if finish == "stop" and not stop_string and ids:
             self.model.learn_eos(ids[-1])  # EOS, or a stop token id of the model's config
-        return _Piece(ids, [float(v) for v in lps], confidences, finish, stop_string)
+        return _Piece(ids, [float(v) for v in lps], confidences, finish, stop_string,
+                      alternatives)
 
     def _token_id(self, token: Any) -> int:
         match = _TOKEN_ID.match(str(token))
@@ -170,6 +178,7 @@ class ServerSession:
         """A step or mini-step. A step that stopped at a newline before any other text goes
         on (the HF backend's rule: a step ends at the first newline after some text)."""
         ids, lps, confs = list(piece.token_ids), list(piece.logprobs), list(piece.confidences)
+        top = list(piece.top)
         text = "".join(self.model.token_text(t) for t in ids)
         while (rule.kind == "line" and piece.stop_string and not text.strip()
                and len(ids) < rule.max_tokens
@@ -178,11 +187,12 @@ class ServerSession:
             ids += piece.token_ids
             lps += piece.logprobs
             confs += piece.confidences
+            top += piece.top
             text = "".join(self.model.token_text(t) for t in ids)
         ended = self._ended(piece, len(ids), rule, len(prompt))
         if ended == "stop" and rule.kind == "tokens":
             ended = "eos"
-        return Sample(ids, lps, confs, text, 1, ended)
+        return Sample(ids, lps, confs, text, 1, ended, top=top)
 
     def _rollout(self, prompt: list[int], rule: StopRule, temperature: float,
                  generator: torch.Generator) -> Sample:
@@ -190,6 +200,7 @@ class ServerSession:
         ids: list[int] = []
         lps: list[float] = []
         confs: list[float] = []
+        top: list[tuple[tuple[int, float], ...]] = []
         text = ""
         rejected = None
         while True:
@@ -197,6 +208,7 @@ class ServerSession:
             ids += piece.token_ids
             lps += piece.logprobs
             confs += piece.confidences
+            top += piece.top
             text += "".join(self.model.token_text(t) for t in piece.token_ids)
             ended = self._ended(piece, len(ids), rule, len(prompt))
             if ended != "stop":
@@ -214,7 +226,7 @@ class ServerSession:
             if len(prompt) + len(ids) >= self.model.context_length:
                 ended = "context"
                 break
-        return Sample(ids, lps, confs, text, 1, ended, None, rejected)
+        return Sample(ids, lps, confs, text, 1, ended, None, rejected, top)
 
     def _prompt_logprobs(self, prompts: list[list[int]]) -> list[list[dict[str, Any]]]:
         """Each prompt's ``prompt_logprobs`` (one ``{token id: {logprob}}`` per position

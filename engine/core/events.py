@@ -10,143 +10,55 @@ Each event turns into a JSON-ready dict and back without loss;
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from engine.core.event_parts import (
+    END_REASONS,
+    EXPANSION_ORIGINS,
+    NODE_KINDS,
+    ChildSpec,
+    EndReason,
+    ExpansionOrigin,
+    NodeKind,
+    Rollout,
+    ScoreBreakdown,
+    SelectionLevel,
+    TokenCounts,
+    TokenTop,
+    child_from_dict,
+    drop_unset,
+    json_float,
+    level_from_dict,
+    optional_float,
+    parse_float,
+    parse_origin,
+    parse_str,
+    rollout_from_dict,
+    score_from_dict,
+    tokens_from_dict,
+)
+
+__all__ = [
+    "END_REASONS", "EVENT_FORMAT", "EXPANSION_ORIGINS", "NODE_KINDS", "PHASES", "ROOT_ID",
+    "STEER_ACTIONS", "Backpropagated", "ChildSpec", "EndReason", "Event", "Expanded",
+    "ExpansionOrigin", "NodeKind", "Phase", "Rollout", "ScoreBreakdown", "SelectionLevel",
+    "Selected", "Simulated", "SteerAction", "Steered", "TokenCounts", "TokenTop",
+    "event_from_dict", "event_to_dict",
+]
+
 Phase = Literal["select", "expand", "simulate", "backprop"]
 PHASES: tuple[Phase, ...] = ("select", "expand", "simulate", "backprop")
-NodeKind = Literal["root", "step", "mini_step", "reflection", "answer"]
-NODE_KINDS: tuple[str, ...] = ("root", "step", "mini_step", "reflection", "answer")
-ExpansionOrigin = Literal["phase", "reflection_by_hand", "beam", "user"]
-EXPANSION_ORIGINS: tuple[str, ...] = ("phase", "reflection_by_hand", "beam", "user")
-EndReason = Literal["eos", "stop", "length", "context"]
-END_REASONS: tuple[str, ...] = ("eos", "stop", "length", "context")
 SteerAction = Literal["pin", "unpin", "prune", "restore"]
 STEER_ACTIONS: tuple[str, ...] = ("pin", "unpin", "prune", "restore")
 EVENT_FORMAT = 2
 """The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``). Format
-2 grew two additions that leave every earlier dict as it was: the ``steer`` event and a
-score's ``pinned``, written only when set."""
+2 grew additions that leave every earlier dict as it was, each written only when set: the
+``steer`` event, a score's ``pinned``, an event's ``ms``, a child's or rollout's ``top``
+and a child's ``token_texts``."""
+
 ROOT_ID = 0
 """The root's node id: the prompt, the one node that every path starts at."""
-
-
-@dataclass(frozen=True)
-class ScoreBreakdown:
-    """How one child scored at one level of selection."""
-
-    child: int
-    """The child's node id."""
-    exploitation: float
-    """The Q term (0 for an unvisited child)."""
-    exploration: float
-    """The exploration bonus; ``inf`` for an unvisited child under UCT."""
-    total: float
-    """exploitation + exploration: the score compared between siblings."""
-    visits: int
-    """The child's visits when it was scored."""
-    prior: float
-    """The prior probability used (PUCT: normalised among siblings; UCT: the same, shown)."""
-    excluded: str | None = None
-    """Why selection may not take this child (e.g. its answer is final and already
-    counted), or ``None`` when it competes."""
-    virtual_loss: int = 0
-    """Parallel MCTS: selections earlier in the same round whose paths pass through this
-    child. Each counts as a visit of value 0 in the scores above (``visits`` includes
-    them), so that the round's selections spread out; backpropagation replaces them."""
-    pinned: float | None = None
-    """The value a user pinned on this child (``Steered``), which is then its Q term
-    (``exploitation``); ``None`` when its Q is its own."""
-
-
-@dataclass(frozen=True)
-class SelectionLevel:
-    """One level of the selected path: every sibling's score and the winner."""
-
-    parent: int
-    parent_visits: int
-    scores: tuple[ScoreBreakdown, ...]
-    chosen: int
-
-
-@dataclass(frozen=True)
-class TokenCounts:
-    """Cumulative model cost of a search."""
-
-    forwarded: int = 0
-    """Every token run through the model, prefill and recomputation included."""
-    unique: int = 0
-    """The prompt plus every node's and rollout's own tokens."""
-    generated: int = 0
-    """Tokens the model produced: children and rollouts (each sample times its
-    multiplicity), plus one verdict token per self-evaluation."""
-    judged: int = 0
-    """Self-evaluation verdicts drawn (each: one verdict token generated; its prompt
-    forwarded once, the first time it is asked). MCTSr draws ``reward_samples`` per
-    answer."""
-    discarded: int = 0
-    """Generated tokens of samples dropped because they repeated an existing child."""
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """A new node created by an expansion."""
-
-    id: int
-    kind: NodeKind
-    text: str
-    token_ids: tuple[int, ...]
-    prior: float
-    """Log-probability of the node's tokens under the model, given its prefix."""
-    count: int
-    """How many of the k samples gave exactly this text (identical siblings merged)."""
-    confidences: tuple[float, ...]
-    """Marco-o1 confidence of each of the node's tokens."""
-    terminal: bool
-    answer: str | None
-    verdict: bool | None
-    ended: EndReason | None = None
-    """How the model's sample ended (``eos``: the model stopped; ``stop``: end of a step or
-    answer line; ``length``: the step limit; ``context``: the context was full); ``None``
-    for text the model did not sample (a reflection line)."""
-    value: float | None = None
-    """The state's value under the search's evaluator (``SearchConfig.evaluator``), in
-    [0, 1]; ``None`` where that evaluator says nothing about this state."""
-    dead: str | None = None
-    """Why the task's step check rejected this step (a dead branch), or ``None``."""
-    critique: str | None = None
-    """MCTSr: the critique this answer rewrites its parent's with (the reflection line for
-    a model trained on it, the model's own critique for a chat model); ``None`` elsewhere."""
-    placeholder: bool = False
-    """An answer the model did not write, standing in for one (MCTSr's dummy answer): it
-    is never reported as the search's answer."""
-    critique_tokens: int = 0
-    """MCTSr: tokens the model generated for the critique (0 for the reflection line,
-    which is given, not generated)."""
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """One simulation from a node: the text generated and how it was scored."""
-
-    text: str
-    tokens: tuple[str, ...]
-    """The rollout's tokens as text, for colouring by confidence."""
-    confidences: tuple[float, ...]
-    value: float
-    answer: str | None
-    verdict: bool | None
-    reward: str
-    """Which reward decided the value: ``confidence`` or ``verifier``."""
-    stopped: str | None = None
-    """Why the rollout was cut short: its first step that the step check rejected."""
-    reward_value: float | None = None
-    """The rollout's own reward before mixing (``None``: no rollout was run)."""
-    state_value: float | None = None
-    """The leaf's state value used in ``value`` (``None``: not used)."""
-    rewards: tuple[float, ...] = ()
-    """MCTSr: the sampled self-rewards; ``value`` is ``(min + mean) / 2`` of them."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +75,11 @@ class Selected:
     """Parallel MCTS: how many iterations the round this selection belongs to has. A round
     of b iterations is b selections, then b expansions, b simulations and b
     backpropagations, each in iteration order (1: plain MCTS, one iteration at a time)."""
+    ms: float | None = field(default=None, compare=False)
+    """Wall time, in milliseconds, that the search spent computing this event (``None``
+    in runs saved before it was recorded). Where a parallel round computes a phase for all
+    its iterations as one batch, the batch's time is split evenly over its events. Not
+    compared: equal events may take different times."""
     phase: Phase = field(default="select", init=False)
 
 
@@ -179,6 +96,8 @@ class Expanded:
     a reflection), ``beam`` (a beam-search step), ``user`` (a user's own step)."""
     tokens: TokenCounts | None = None
     """Cumulative cost after this event (``None`` in runs saved before it was recorded)."""
+    ms: float | None = field(default=None, compare=False)
+    """Wall time spent computing this event (``Selected.ms``)."""
     phase: Phase = field(default="expand", init=False)
 
     @property
@@ -194,6 +113,8 @@ class Simulated:
     rollout: Rollout
     tokens: TokenCounts | None = None
     """Cumulative cost after this event (``None`` in runs saved before it was recorded)."""
+    ms: float | None = field(default=None, compare=False)
+    """Wall time spent computing this event (``Selected.ms``)."""
     phase: Phase = field(default="simulate", init=False)
 
 
@@ -207,6 +128,8 @@ class Backpropagated:
     q_after: tuple[float, ...] | None = None
     """MCTSr: each path node's Q after its backup rule (``engine.core.mctsr``), root
     first; ``None`` for MCTS, whose Q is the mean value ``value_sum / visits``."""
+    ms: float | None = field(default=None, compare=False)
+    """Wall time spent computing this event (``Selected.ms``)."""
     phase: Phase = field(default="backprop", init=False)
 
 
@@ -222,24 +145,12 @@ class Steered:
     action: SteerAction
     value: float | None = None
     """The pinned value, in [0, 1] (``pin`` only)."""
+    ms: float | None = field(default=None, compare=False)
+    """Wall time spent computing this event (``Selected.ms``)."""
     phase: Literal["steer"] = field(default="steer", init=False)
 
 
 Event = Selected | Expanded | Simulated | Backpropagated | Steered
-
-
-def _json_float(x: float) -> float | str:
-    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
-
-
-def _float(x: Any) -> float:
-    if isinstance(x, str):
-        if x in ("inf", "-inf"):
-            return math.inf if x == "inf" else -math.inf
-        raise ValueError(f"not a number: {x!r}")
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        raise ValueError(f"not a number: {x!r}")
-    return float(x)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -249,7 +160,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         for score in [*(s for level in raw["levels"] for s in level["scores"]),
                       *raw["candidates"]]:
             for key in ("exploitation", "exploration", "total", "prior"):
-                score[key] = _json_float(score[key])
+                score[key] = json_float(score[key])
             # Written only when set, so that plain MCTS's dicts stay as they were.
             if score["pinned"] is None:
                 del score["pinned"]
@@ -257,7 +168,11 @@ def event_to_dict(event: Event) -> dict[str, Any]:
                 del score["virtual_loss"]
         if raw["round_size"] == 1:
             del raw["round_size"]
-    return raw
+    for child in raw.get("children", ()):
+        drop_unset(child, "top", "token_texts")
+    if "rollout" in raw:
+        drop_unset(raw["rollout"], "top")
+    return drop_unset(raw, "ms")
 
 
 def event_from_dict(raw: dict[str, Any]) -> Event:
@@ -267,133 +182,34 @@ def event_from_dict(raw: dict[str, Any]) -> Event:
     try:
         phase = raw["phase"]
         it = int(raw["iteration"])
+        ms = optional_float(raw.get("ms"))
         if phase == "select":
-            levels = tuple(_level_from_dict(lv) for lv in raw["levels"])
-            candidates = tuple(_score_from_dict(s) for s in raw.get("candidates") or ())
+            levels = tuple(level_from_dict(lv) for lv in raw["levels"])
+            candidates = tuple(score_from_dict(s) for s in raw.get("candidates") or ())
             return Selected(it, tuple(int(n) for n in raw["path"]), levels, candidates,
-                            int(raw.get("round_size", 1)))
+                            int(raw.get("round_size", 1)), ms=ms)
         if phase == "expand":
-            children = tuple(_child_from_dict(c) for c in raw["children"])
-            return Expanded(it, int(raw["node"]), children, _str(raw["reason"]),
-                            _origin(raw["origin"]), _tokens(raw.get("tokens")))
+            children = tuple(child_from_dict(c) for c in raw["children"])
+            return Expanded(it, int(raw["node"]), children, parse_str(raw["reason"]),
+                            parse_origin(raw["origin"]), tokens_from_dict(raw.get("tokens")),
+                            ms=ms)
         if phase == "simulate":
-            return Simulated(it, int(raw["node"]), _rollout_from_dict(raw["rollout"]),
-                             _tokens(raw.get("tokens")))
+            return Simulated(it, int(raw["node"]), rollout_from_dict(raw["rollout"]),
+                             tokens_from_dict(raw.get("tokens")), ms=ms)
         if phase == "backprop":
-            tokens = _tokens(raw["tokens"])
+            tokens = tokens_from_dict(raw["tokens"])
             if tokens is None:
                 raise ValueError("a backprop event needs its token counts")
             q_after = raw.get("q_after")
             return Backpropagated(it, tuple(int(n) for n in raw["path"]),
-                                  _float(raw["value"]), tokens,
+                                  parse_float(raw["value"]), tokens,
                                   None if q_after is None
-                                  else tuple(_float(q) for q in q_after))
+                                  else tuple(parse_float(q) for q in q_after), ms=ms)
         if phase == "steer":
             action = raw["action"]
             if action not in STEER_ACTIONS:
                 raise ValueError(f"unknown steer action {action!r}")
-            return Steered(it, int(raw["node"]), action, _optional_float(raw["value"]))
+            return Steered(it, int(raw["node"]), action, optional_float(raw["value"]), ms=ms)
     except (KeyError, TypeError) as err:
         raise ValueError(f"malformed {raw.get('phase', '?')} event: {err}") from err
     raise ValueError(f"unknown phase {phase!r}")
-
-
-def _score_from_dict(s: dict[str, Any]) -> ScoreBreakdown:
-    return ScoreBreakdown(
-        child=int(s["child"]), exploitation=_float(s["exploitation"]),
-        exploration=_float(s["exploration"]), total=_float(s["total"]),
-        visits=int(s["visits"]), prior=_float(s["prior"]),
-        excluded=_optional_str(s.get("excluded")), pinned=_optional_float(s.get("pinned")),
-        virtual_loss=int(s.get("virtual_loss", 0)),
-    )
-
-
-def _level_from_dict(lv: dict[str, Any]) -> SelectionLevel:
-    scores = tuple(_score_from_dict(s) for s in lv["scores"])
-    return SelectionLevel(parent=int(lv["parent"]), parent_visits=int(lv["parent_visits"]),
-                          chosen=int(lv["chosen"]), scores=scores)
-
-
-def _rollout_from_dict(r: dict[str, Any]) -> Rollout:
-    return Rollout(
-        text=_str(r["text"]),
-        tokens=tuple(_str(t) for t in r["tokens"]),
-        confidences=tuple(_float(c) for c in r["confidences"]),
-        value=_float(r["value"]),
-        answer=None if r["answer"] is None else _str(r["answer"]),
-        verdict=_verdict(r["verdict"]),
-        reward=_str(r["reward"]),
-        stopped=_optional_str(r.get("stopped")),
-        reward_value=_optional_float(r.get("reward_value")),
-        state_value=_optional_float(r.get("state_value")),
-        rewards=tuple(_float(x) for x in r.get("rewards") or ()),
-    )
-
-
-def _str(x: Any) -> str:
-    if not isinstance(x, str):
-        raise ValueError(f"expected text, got {type(x).__name__}")
-    return x
-
-
-def _optional_float(x: Any) -> float | None:
-    return None if x is None else _float(x)
-
-
-def _optional_str(x: Any) -> str | None:
-    return None if x is None else _str(x)
-
-
-def _tokens(t: Any) -> TokenCounts | None:
-    if t is None:
-        return None
-    return TokenCounts(int(t["forwarded"]), int(t["unique"]), int(t["generated"]),
-                       int(t.get("judged", 0)), int(t.get("discarded", 0)))
-
-
-def _origin(x: Any) -> ExpansionOrigin:
-    if x not in EXPANSION_ORIGINS:
-        raise ValueError(f"unknown expansion origin {x!r}")
-    return x  # type: ignore[no-any-return]
-
-
-def _ended(x: Any) -> EndReason | None:
-    if x is not None and x not in END_REASONS:
-        raise ValueError(f"unknown end reason {x!r}")
-    return x  # type: ignore[no-any-return]
-
-
-def _bool(x: Any) -> bool:
-    if not isinstance(x, bool):
-        raise ValueError(f"expected true or false, got {x!r}")
-    return x
-
-
-def _verdict(x: Any) -> bool | None:
-    if x is None or isinstance(x, bool):
-        return x
-    raise ValueError(f"verdict must be true, false or null, not {x!r}")
-
-
-def _child_from_dict(c: dict[str, Any]) -> ChildSpec:
-    kind = c["kind"]
-    if kind not in NODE_KINDS:
-        raise ValueError(f"unknown node kind {kind!r}")
-    return ChildSpec(
-        id=int(c["id"]),
-        kind=kind,
-        text=_str(c["text"]),
-        token_ids=tuple(int(t) for t in c["token_ids"]),
-        prior=_float(c["prior"]),
-        count=int(c["count"]),
-        confidences=tuple(_float(x) for x in c["confidences"]),
-        terminal=_bool(c["terminal"]),
-        answer=None if c["answer"] is None else _str(c["answer"]),
-        verdict=_verdict(c["verdict"]),
-        ended=_ended(c.get("ended")),
-        value=_optional_float(c.get("value")),
-        dead=_optional_str(c.get("dead")),
-        critique=_optional_str(c.get("critique")),
-        critique_tokens=int(c.get("critique_tokens") or 0),
-        placeholder=_bool(c.get("placeholder", False)),
-    )

@@ -25,6 +25,7 @@ from engine.core.events import (
     Simulated,
     Steered,
     TokenCounts,
+    TokenTop,
 )
 from engine.core.mctsr import backup_values
 from engine.core.phases import backup_path, simulation_target
@@ -50,6 +51,10 @@ class Node:
     count: int = 1
     """Identical samples merged into this node at expansion."""
     confidences: list[float] = field(default_factory=list)
+    top: list[TokenTop] = field(default_factory=list)
+    """Each token's top-5 alternatives with probabilities (``ChildSpec.top``)."""
+    token_texts: list[str] = field(default_factory=list)
+    """Each token's text, kept with ``top`` (``ChildSpec.token_texts``)."""
     visits: int = 0
     value_sum: float = 0.0
     terminal: bool = False
@@ -286,7 +291,9 @@ def _add_children(tree: Tree, event: Expanded) -> None:
         tree.nodes.append(Node(
             id=spec.id, parent=parent.id, depth=parent.depth + 1, kind=spec.kind,
             text=spec.text, token_ids=list(spec.token_ids), prior=spec.prior,
-            count=spec.count, confidences=list(spec.confidences), terminal=spec.terminal,
+            count=spec.count, confidences=list(spec.confidences), top=list(spec.top),
+            token_texts=list(spec.token_texts),
+            terminal=spec.terminal,
             answer=spec.answer, verdict=spec.verdict, ended=spec.ended, value=spec.value,
             dead=spec.dead, critique=spec.critique, placeholder=spec.placeholder,
             iteration_created=event.iteration, origin=event.origin,

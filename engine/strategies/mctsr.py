@@ -31,6 +31,7 @@ from engine.core.phases import backup_path
 from engine.core.rewards import confidence_value
 from engine.core.tree import ROOT_ID, Node
 from engine.errors import InputError
+from engine.strategies.rounds import token_texts, token_top
 from engine.tasks.reflection import REFLECTION_LINE
 from engine.tasks.task import VERDICT_WORDS
 
@@ -146,7 +147,8 @@ class Refiner:
         return ChildSpec(child_id, "answer", sample.text.rstrip("\n"), tuple(sample.token_ids),
                          sample.logprob, sample.count, tuple(sample.confidences), True,
                          judgement.answer, judgement.verdict, sample.ended, None, None,
-                         critique)
+                         critique, top=token_top(s.model, sample),
+                         token_texts=token_texts(s.model, sample))
 
     @staticmethod
     def _stopped(sample: Sample) -> str:

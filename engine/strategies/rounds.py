@@ -9,17 +9,18 @@ events are made in iteration order, numbering new nodes one after another. With 
 iteration this is exactly the plain search, event for event.
 
 Every event of a batch carries the cumulative cost after the whole batch: the model spent
-those tokens together.
+those tokens together (``Search.step_phase`` splits the batch's time evenly over them).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.backends.protocol import Sample, SampleRequest, StopRule
-from engine.core.events import ChildSpec, Expanded, Rollout, Simulated
+from engine.backends.protocol import Backend, Sample, SampleRequest, StopRule
+from engine.core.events import ChildSpec, Expanded, Rollout, Simulated, TokenTop
 from engine.core.phases import expansion_decision
 from engine.core.rewards import combine
 from engine.core.tree import ROOT_ID, Node, Pending
@@ -166,6 +167,20 @@ def _rollout_finisher(search: Search, prefix: str, state_value: float | None
         tokens = tuple(search.model.token_text(t) for t in sample.token_ids)
         return Rollout(sample.text, tokens, tuple(sample.confidences), value,
                        judgement.answer, judgement.verdict, reward, sample.rejected,
-                       reward_value, state_value)
+                       reward_value, state_value, top=token_top(search.model, sample))
 
     return finish
+
+
+def token_top(model: Backend, sample: Sample) -> tuple[TokenTop, ...]:
+    """Each of the sample's tokens' top alternatives (``Sample.top``) as the events keep
+    them: the token's text and its probability rounded down to 4 decimals (so that they
+    stay in descending order and their sum stays at most 1)."""
+    return tuple(tuple((model.token_text(t), math.floor(p * 10_000) / 10_000) for t, p in top)
+                 for top in sample.top)
+
+
+def token_texts(model: Backend, sample: Sample) -> tuple[str, ...]:
+    """The sample's tokens as text, kept beside their alternatives (``ChildSpec.
+    token_texts``); ``()`` where the sample has no alternatives."""
+    return tuple(model.token_text(t) for t in sample.token_ids) if sample.top else ()

@@ -7,14 +7,14 @@ Each phase computes one event from the tree and applies it with ``tree.apply``:
     simulate  -> Simulated(node, rollout to an answer, value)
     backprop  -> Backpropagated(path, value): value_sum += v, visits += 1 on the path
 
-With ``SearchConfig.algorithm == "mctsr"`` the same four events carry MCTSr's phases
-(``engine.strategies.mctsr``): selection over every candidate answer, self-refine,
-sampled self-rewards and its backup rule.
+With ``SearchConfig.algorithm == "mctsr"`` the four events carry MCTSr's phases (``engine.
+strategies.mctsr``): selection over every candidate, self-refine, self-rewards, its backup.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -22,6 +22,7 @@ import torch
 
 from engine.backends.protocol import Backend, BackendSession, Sample, StopRule
 from engine.core.config import SearchConfig
+from engine.core.costs import E, stamped
 from engine.core.events import (
     Backpropagated,
     ChildSpec,
@@ -39,14 +40,13 @@ from engine.core.tree import ROOT_ID, Node, Tree, apply
 from engine.errors import InputError
 from engine.strategies import steer as steering
 from engine.strategies.mctsr import Refiner
-from engine.strategies.rounds import expand_round, simulate_round
+from engine.strategies.rounds import expand_round, simulate_round, token_texts, token_top
 from engine.strategies.values import Evaluator, StateToValue
 from engine.tasks import Task, make_task, node_kind
 from engine.tasks.reflection import REFLECTION_LINE
 from engine.tasks.task import Judgement
 
 logger = logging.getLogger(__name__)
-
 
 
 class Search:
@@ -79,12 +79,8 @@ class Search:
             apply(self.tree, event)
             self.events.append(event)
         if self.events:
-            tokens = self.tree.tokens
-            self.session.counter.forwarded = tokens.forwarded
-            self.session.counter.unique = tokens.unique
-            self.session.counter.generated = tokens.generated
-            self.session.counter.judged = tokens.judged
-            self.session.counter.discarded = tokens.discarded
+            for name in ("forwarded", "unique", "generated", "judged", "discarded"):
+                setattr(self.session.counter, name, getattr(self.tree.tokens, name))
         else:
             self.session.count_unique(len(self.prompt_ids))
 
@@ -95,13 +91,14 @@ class Search:
 
         In a parallel round (``SearchConfig.parallel`` B > 1) one phase's events for all
         the round's iterations are computed at once, as one batch for the model, and handed
-        out one per call, in iteration order. ``round_cap``: the most iterations a round
-        that starts now may have (a run's remaining iterations)."""
+        out one per call, in iteration order, each with an even share of the batch's wall
+        time as ``ms``. ``round_cap``: the most iterations a round that starts now may have
+        (a run's remaining iterations)."""
         if not self._queued:
-            self._queued = self._phase_events(round_cap)
-        event = self._queued.pop(0)
-        self._apply(event)
-        return event
+            started = time.perf_counter()
+            events = self._phase_events(round_cap)
+            self._queued = stamped(events, time.perf_counter() - started)
+        return self._apply(self._queued.pop(0))
 
     def step_round_phase(self) -> list[Event]:
         """The current phase for every iteration of the round (what "next phase" does): one
@@ -173,9 +170,13 @@ class Search:
                              f"{len(self._queued)} more event(s) to apply: step to the end "
                              "of the phase first.")
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: E, started: float | None = None) -> E:
+        """Apply and keep ``event``, with its ``ms`` if computed since ``started``."""
+        if started is not None:
+            event = stamped([event], time.perf_counter() - started)[0]
         apply(self.tree, event)
         self.events.append(event)
+        return event
 
     def generator(self, purpose: str, counter: int | None = None) -> torch.Generator:
         """The random stream for one draw: seeded by (run seed, problem, ``counter``, which
@@ -307,17 +308,18 @@ class Search:
                             origin: ExpansionOrigin) -> Expanded:
         """Add sampled children under any node outside the four-phase cycle (a beam-search
         step), recorded with its ``origin``."""
+        started = time.perf_counter()
         self.check_no_half_phase()
         children = self.sample_children(node_id, generator)
         event = Expanded(self.tree.iterations_done, node_id, children, reason, origin,
                          self.tokens())
-        self._apply(event)
-        return event
+        return self._apply(event, started)
 
     # -- reflection -----------------------------------------------------------------------
 
     def add_reflection(self, node_id: int) -> Expanded:
         """Add a reflection child under any node (outside the four-phase cycle)."""
+        started = time.perf_counter()
         if not 0 <= node_id < len(self.tree.nodes):
             raise InputError(f"There is no node {node_id} in this tree.")
         self.check_no_half_phase()
@@ -337,8 +339,7 @@ class Search:
         event = Expanded(self.tree.iterations_done, node_id,
                          (self.reflection_child(node, reflection_ids),),
                          "reflection added by hand", "reflection_by_hand", self.tokens())
-        self._apply(event)
-        return event
+        return self._apply(event, started)
 
     # -- steering by hand (engine.strategies.steer) ----------------------------------------
 
@@ -373,8 +374,6 @@ class Search:
         return ChildSpec(child_id, "reflection", REFLECTION_LINE, tuple(token_ids),
                          sample.logprob, 1, tuple(sample.confidences), False, None, None)
 
-    # -- helpers --------------------------------------------------------------------------
-
     def step_rule(self) -> StopRule:
         if self.config.granularity == "mini-step":
             return StopRule("tokens", self.config.mini_step_tokens)
@@ -396,4 +395,5 @@ class Search:
                                                          text)
         return ChildSpec(child_id, kind, text, tuple(sample.token_ids), sample.logprob,
                          sample.count, tuple(sample.confidences), terminal, answer, verdict,
-                         sample.ended, None, dead)
+                         sample.ended, None, dead, top=token_top(self.model, sample),
+                         token_texts=token_texts(self.model, sample))

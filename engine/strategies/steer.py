@@ -10,6 +10,7 @@ A bad request is an ``InputError`` of one line; nothing is applied then. (A comp
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from engine.core.events import ROOT_ID, ChildSpec, Expanded, SteerAction, Steered
@@ -36,14 +37,14 @@ def steer(search: Search, node_id: int, action: SteerAction,
           value: float | None = None) -> Steered:
     """Pin ``value`` on ``node_id`` (selection's Q for it), unpin it, prune its subtree or
     restore it; the event is applied and returned."""
+    started = time.perf_counter()
     _check_steerable(search, node_id, "steering")
     event = Steered(search.tree.iterations_done, node_id, action,
                     None if value is None else float(value))
     problem = steer_problem(search.tree, event)
     if problem is not None:
         raise InputError(problem)
-    search._apply(event)
-    return event
+    return search._apply(event, started)
 
 
 def add_user_step(search: Search, node_id: int, text: str) -> Expanded:
@@ -51,6 +52,7 @@ def add_user_step(search: Search, node_id: int, text: str) -> Expanded:
     it: log-probability and token confidences (``session.force``), the evaluator's state
     value, the step check's verdict (a rejected step is dead, with the reason), and, for an
     answer, its verdict. The event (origin ``user``) is applied and returned."""
+    started = time.perf_counter()
     _check_steerable(search, node_id, "a step written")
     tree, model = search.tree, search.model
     parent = tree.nodes[node_id]
@@ -93,5 +95,4 @@ def add_user_step(search: Search, node_id: int, text: str) -> Expanded:
                       terminal, answer, verdict, None, value, dead)
     event = Expanded(tree.iterations_done, node_id, (child,), USER_STEP_REASON, "user",
                      search.tokens())
-    search._apply(event)
-    return event
+    return search._apply(event, started)

@@ -117,3 +117,22 @@ def test_vllm_forced_reflection_and_judge_match_hf(vllm_model: ServerModel,
     assert values[4] == values[0]
     assert session.counter.judged == 4  # the repeated prompt is answered from memory
     assert session.counter.generated == 4  # one verdict token a prompt, as in HF
+
+
+def test_vllm_samples_keep_each_tokens_top_5_as_hf_computes_them(
+        vllm_model: ServerModel, demo_model: HFModel) -> None:
+    """``Sample.top`` from the server's top log-probs: 5 per token, most likely first, the
+    chosen token first when decoding is greedy, with the probability the HF sampler gives."""
+    prompt = vllm_model.encode_prompt(make_task("game24", "4 5 6 10", None).prompt(False))
+    served = vllm_model.new_session().sample([(0, prompt)], 1, StopRule("line", 64), 0.0,
+                                             torch.Generator().manual_seed(3))[0]
+    local = demo_model.new_session().sample([(0, prompt)], 1, StopRule("line", 64), 0.0,
+                                            torch.Generator().manual_seed(3))[0]
+    assert served.token_ids == local.token_ids
+    assert len(served.top) == len(served.token_ids)
+    for token, top, mine in zip(served.token_ids, served.top, local.top, strict=True):
+        probs = [p for _, p in top]
+        assert len(top) == 5 and probs == sorted(probs, reverse=True)
+        assert all(0.0 <= p <= 1.0 for p in probs) and sum(probs) <= 1.0 + 1e-6
+        assert token == top[0][0]  # greedy: the most likely token
+        assert mine[0][0] == token and abs(top[0][1] - mine[0][1]) < 1e-3
