@@ -13,16 +13,16 @@ makes each finished row's segment one slice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from engine.backends.kv_cache import Segment
-from engine.backends.protocol import Sample, SampleRequest
+from engine.backends.protocol import Sample, SampleRequest, StopRule
 
 if TYPE_CHECKING:
-    from engine.backends.hf_session import ModelSession, Prefix
+    from engine.backends.hf_session import ModelSession, Prefix, _Row
 
 
 def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
@@ -50,19 +50,47 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
     width = max(held) + 1
     owners = [r.path[-1][0] for r in requests]
     keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
-    gens = [r.generator for r in requests]
     rows = [_Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
-    cached = len(requests)  # rows held in ``cache``: row i of ``rows`` is cache row i
-    done: list[list[Sample]] = [[] for _ in requests]
+    done = decode(session, rows, logits, cache, Decoding(
+        [r.rule for r in requests], lengths, width, owners, keep_states,
+        [r.generator for r in requests], temperature), mask)
+    return [session._finish_all(samples) for samples in done]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """What each request of a decoding brings (indexed by ``_Row.request``)."""
+
+    rules: Sequence[StopRule]
+    lengths: Sequence[int]
+    """Its path's tokens."""
+    width: int
+    """Where the new tokens start in the cache (its paths' longest, left-padded)."""
+    owners: Sequence[int]
+    """The node a new segment continues (the path's last)."""
+    keep_states: Sequence[bool]
+    generators: Sequence[torch.Generator]
+    temperature: float
+
+
+def decode(session: ModelSession, rows: list[_Row], logits: torch.Tensor, cache: Any,
+           how: Decoding, mask: torch.Tensor | None = None) -> list[list[Sample]]:
+    """The decoding loop that one path's samples (``ModelSession.sample``: no padding,
+    ``mask`` ``None``) and a batch of paths share: each row draws as many tokens as its
+    multiplicity and splits by distinct token, finished rows become samples (with their
+    segment, cut from the cache, when their request keeps states), and the open rows run
+    one step. Returns each request's samples, not yet counted or sorted."""
+    cached = len(rows)  # rows held in ``cache``: row i of ``rows`` is cache row i
+    done: list[list[Sample]] = [[] for _ in how.rules]
     step = 0
     while rows:
-        rows, parents = session._draw(rows, logits, temperature, gens)
+        rows, parents = session._draw(rows, logits, how.temperature, how.generators)
         step += 1
         open_rows, open_parents = [], []
         for row, parent in zip(rows, parents, strict=True):
-            rule = requests[row.request].rule
-            session._check_end(row, rule, lengths[row.request] + step)
-            if row.ended and (row.ended in ("eos", "context") or not keep_states[row.request]):
+            session._check_end(row, how.rules[row.request], how.lengths[row.request] + step)
+            if row.ended and (row.ended in ("eos", "context")
+                              or not how.keep_states[row.request]):
                 done[row.request].append(session._finish(row, None))
             else:
                 open_rows.append(row)
@@ -70,30 +98,36 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
         if not open_rows:
             break
         if open_parents != list(range(cached)):
-            index = torch.tensor(open_parents, device=session.model.device)
-            cache.batch_select_indices(index)
-            mask = mask[torch.tensor(open_parents)]
-        mask = torch.cat([mask, torch.ones(len(open_rows), 1, dtype=mask.dtype)], dim=1)
+            cache.batch_select_indices(torch.tensor(open_parents, device=session.model.device))
+            if mask is not None:
+                mask = mask[torch.tensor(open_parents)]
         last = torch.tensor([[r.token_ids[-1]] for r in open_rows])
-        positions = torch.tensor([[lengths[r.request] + step - 1] for r in open_rows])
-        logits = session.model.forward(last, cache, mask, positions)[:, -1, :].float()
-        session.counter.forwarded += len(open_rows)
+        if mask is None:
+            logits = session._forward(last, cache)[0]
+        else:
+            mask = torch.cat([mask, torch.ones(len(open_rows), 1, dtype=mask.dtype)], dim=1)
+            positions = torch.tensor([[how.lengths[r.request] + step - 1] for r in open_rows])
+            logits = session.model.forward(last, cache, mask, positions)[:, -1, :].float()
+            session.counter.forwarded += len(open_rows)
         rows = []
         for i, row in enumerate(open_rows):
             if row.ended:
-                segment = Segment.cut(cache, i, width, width + step, owners[row.request])
-                done[row.request].append(session._finish(
-                    row, replace(segment, start=lengths[row.request])))
+                segment = Segment.cut(cache, i, how.width, how.width + step,
+                                      how.owners[row.request])
+                if segment.start != how.lengths[row.request]:
+                    segment = replace(segment, start=how.lengths[row.request])
+                done[row.request].append(session._finish(row, segment))
             else:
                 rows.append(row)
         cached = len(open_rows)
         if rows and len(rows) < len(open_rows):
             keep = [i for i, r in enumerate(open_rows) if not r.ended]
             cache.batch_select_indices(torch.tensor(keep, device=session.model.device))
-            mask = mask[torch.tensor(keep)]
+            if mask is not None:
+                mask = mask[torch.tensor(keep)]
             logits = logits[keep]
             cached = len(keep)
-    return [session._finish_all(samples) for samples in done]
+    return done
 
 
 def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,

@@ -163,45 +163,15 @@ class ModelSession:
         generator: torch.Generator,
     ) -> list[Sample]:
         """``k`` continuations of ``path``, identical ones merged, most likely first."""
+        from engine.backends.hf_batch import Decoding, decode
+
         state = self.state_for(path)
-        keep_states = self.reuse and rule.kind != "rollout"
-        rows = [_Row([], [], [], k)]
         assert state.logits is not None, "state_for forwarded the last token"
-        logits = state.logits.unsqueeze(0)
-        cache = state.cache  # assembled for this call: extended in place, never copied
-        start, owner, length = state.length, path[-1][0], state.length
-        cache_rows = 1  # rows currently held in ``cache``
-        done: list[Sample] = []
-        while rows:
-            rows, parents = self._draw(rows, logits, temperature, [generator])
-            length += 1
-            open_rows, open_parents = [], []
-            for row, parent in zip(rows, parents, strict=True):
-                self._check_end(row, rule, length)
-                if row.ended and (row.ended in ("eos", "context") or not keep_states):
-                    done.append(self._finish(row, None))
-                else:
-                    open_rows.append(row)
-                    open_parents.append(parent)
-            if not open_rows:
-                break
-            if open_parents != list(range(cache_rows)):
-                cache.batch_select_indices(torch.tensor(open_parents, device=self.model.device))
-            last = torch.tensor([[r.token_ids[-1]] for r in open_rows])
-            logits, cache = self._forward(last, cache)
-            rows = []
-            for i, row in enumerate(open_rows):
-                if row.ended:
-                    done.append(self._finish(row, Segment.cut(cache, i, start, length, owner)))
-                else:
-                    rows.append(row)
-            cache_rows = len(open_rows)
-            if rows and len(rows) < len(open_rows):
-                keep = [i for i, r in enumerate(open_rows) if not r.ended]
-                cache.batch_select_indices(torch.tensor(keep, device=self.model.device))
-                logits = logits[keep]
-                cache_rows = len(keep)
-        return self._finish_all(done)
+        # The assembled cache belongs to this call: decoding extends it in place.
+        how = Decoding([rule], [state.length], state.length, [path[-1][0]],
+                       [self.reuse and rule.kind != "rollout"], [generator], temperature)
+        done = decode(self, [_Row([], [], [], k)], state.logits.unsqueeze(0), state.cache, how)
+        return self._finish_all(done[0])
 
     def _finish_all(self, done: list[Sample]) -> list[Sample]:
         """Count the samples' tokens; most often drawn first, then most likely."""
