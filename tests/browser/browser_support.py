@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playwright.sync_api import Page
+
+from app.bench.browser_driver import GRAPH_FRAME, graph_frame
+
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
 
@@ -23,3 +27,14 @@ class Watch:
         assert self.console_errors == [], self.console_errors
         assert self.dialogs == [], self.dialogs
         assert self.failed_responses == [], self.failed_responses
+
+
+def node_point(page: Page, node_id: int) -> tuple[float, float]:
+    """Where vis-network drew node ``node_id``, in the page's coordinates."""
+    frame_element = page.locator(GRAPH_FRAME).first
+    frame_element.scroll_into_view_if_needed()
+    point = graph_frame(page).evaluate(
+        "(id) => network.canvasToDOM(network.getPositions([id])[id])", node_id)
+    box = frame_element.bounding_box()
+    assert box is not None
+    return box["x"] + point["x"], box["y"] + point["y"]

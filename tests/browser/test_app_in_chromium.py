@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import Watch
+from browser_support import Watch, node_point
 from playwright.sync_api import Page, expect
 
 from app.bench.browser_driver import GRAPH_FRAME, graph_frame, pose_problem, wait_graph
@@ -30,13 +30,7 @@ def click_button(page: Page, name: str) -> None:
 
 def click_node(page: Page, node_id: int) -> None:
     """Click node ``node_id`` on the graph's canvas, where vis-network drew it."""
-    frame_element = page.locator(GRAPH_FRAME).first
-    frame_element.scroll_into_view_if_needed()
-    point = graph_frame(page).evaluate(
-        "(id) => network.canvasToDOM(network.getPositions([id])[id])", node_id)
-    box = frame_element.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    page.mouse.click(*node_point(page, node_id))
 
 
 def tooltip_of(page: Page, node_id: int) -> Any:

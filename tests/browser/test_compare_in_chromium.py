@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from browser_support import Watch
@@ -33,7 +34,7 @@ def drawn_graphs(page: Page) -> int:
 
 def test_compare_runs_four_strategies_and_reports_its_time(
         watched: tuple[Page, Watch], capsys: pytest.CaptureFixture[str],
-        record_property: pytest.RecordProperty) -> None:
+        record_property: Callable[[str, object], None]) -> None:
     page, watch = watched
     page.get_by_role("link", name="Compare", exact=True).click()
     run = page.get_by_role("button", name="Run strategies")

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import Watch
+from browser_support import Watch, node_point
 from playwright.sync_api import Page, expect
 
-from app.bench.browser_driver import GRAPH_FRAME, AppServer, graph_frame, wait_graph
+from app.bench.browser_driver import AppServer, graph_frame, wait_graph
 from app.web.graph import GHOST_COLOUR
 from app.web.markup import FONT_SAFE
 
@@ -39,17 +39,6 @@ def start_run(page: Page, iterations: int = 0) -> dict[str, Any]:
         page.get_by_text(re.compile(rf"· after {done} iterations? · next phase: select"))\
             .first.wait_for()
     return wait_graph(page, phase="backprop" if iterations else None)
-
-
-def node_point(page: Page, node_id: int) -> tuple[float, float]:
-    """Where node ``node_id`` is drawn, in the page's coordinates."""
-    frame_element = page.locator(GRAPH_FRAME).first
-    frame_element.scroll_into_view_if_needed()
-    point = graph_frame(page).evaluate(
-        "(id) => network.canvasToDOM(network.getPositions([id])[id])", node_id)
-    box = frame_element.bounding_box()
-    assert box is not None
-    return box["x"] + point["x"], box["y"] + point["y"]
 
 
 def test_the_search_page_shows_its_controls_on_a_first_visit(
