@@ -35,7 +35,7 @@ def render_node_cost(events: Sequence[Event], node: Node) -> None:
 
 
 def _shown(text: str) -> str:
-    return text.replace("\n", "↵") if text.strip() else repr(text)
+    return text.replace("\n", "¶") if text.strip() else repr(text)
 
 
 def alternatives_frame(tokens: Sequence[str], confidences: Sequence[float],

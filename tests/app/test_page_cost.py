@@ -41,7 +41,7 @@ def test_inspector_shows_a_nodes_cost_and_its_tokens_alternatives(
                                    "top 4", "top 5"]
     assert len(table) == len(child.token_ids)
     first_alternative, probability = child.top[0][0]
-    assert table["top 1"].iloc[0] == f"{first_alternative.replace(chr(10), '↵')}  " \
+    assert table["top 1"].iloc[0] == f"{first_alternative.replace(chr(10), '¶')}  " \
         f"{probability:.4f}"
     assert list(table["confidence"]) == [round(c, 3) for c in child.confidences]
 
