@@ -57,7 +57,13 @@ def actions(store: RunStore, run: RunInfo) -> None:
         open_in_replay(run.id)
     if cols[1].button("Resume in Search", width="stretch"):
         resume_in_search(store, run.id)
-    document = json.dumps(store.export_run(run.id), indent=1)
+    run_id = run.id
+
+    def document() -> str:
+        """The run's export, made when the button is clicked: no file is prepared on every
+        drawing of the page (nor left for the browser to fetch after it moved on)."""
+        return json.dumps(store.export_run(run_id), indent=1)
+
     cols[2].download_button("Export JSON", document, file_name=f"mctslab-run-{run.id}.json",
                             mime="application/json", width="stretch")
     if cols[3].button("Delete…", width="stretch"):
