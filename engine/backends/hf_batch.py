@@ -13,16 +13,35 @@ makes each finished row's segment one slice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from engine.backends.kv_cache import Segment
 from engine.backends.protocol import Sample, SampleRequest, StopRule
+from engine.core.events import EndReason
 
 if TYPE_CHECKING:
-    from engine.backends.hf_session import ModelSession, Prefix, _Row
+    from engine.backends.hf_session import ModelSession, Prefix
+
+
+@dataclass
+class Row:
+    """One trie row of a decoding: a sample so far, with how many draws share it."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    confidences: list[float]
+    count: int
+    text: str = ""
+    ended: EndReason | None = None
+    rejected: str | None = None
+    request: int = 0
+    """Which of a batch's requests (``sample_many``) the row belongs to."""
+    top: list[tuple[tuple[int, float], ...]] = field(default_factory=list)
+    """Each token's top-5 alternatives (``Sample.top``)."""
+
 
 
 def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
@@ -34,8 +53,6 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
         # tokens of its own to hold back: each path alone.
         return [session.sample(r.path, r.k, r.rule, temperature, r.generator)
                 for r in requests]
-    from engine.backends.hf_session import _Row
-
     states = [session.state_for(r.path, defer_last=True) for r in requests]
     lengths = [s.length for s in states]
     # Every path's last token runs in one batched pass, for the logits: a path whose last
@@ -50,7 +67,7 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
     width = max(held) + 1
     owners = [r.path[-1][0] for r in requests]
     keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
-    rows = [_Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
+    rows = [Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
     done = decode(session, rows, logits, cache, Decoding(
         [r.rule for r in requests], lengths, width, owners, keep_states,
         [r.generator for r in requests], temperature), mask)
@@ -59,7 +76,7 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
 
 @dataclass(frozen=True)
 class Decoding:
-    """What each request of a decoding brings (indexed by ``_Row.request``)."""
+    """What each request of a decoding brings (indexed by ``Row.request``)."""
 
     rules: Sequence[StopRule]
     lengths: Sequence[int]
@@ -73,7 +90,7 @@ class Decoding:
     temperature: float
 
 
-def decode(session: ModelSession, rows: list[_Row], logits: torch.Tensor, cache: Any,
+def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: Any,
            how: Decoding, mask: torch.Tensor | None = None) -> list[list[Sample]]:
     """The decoding loop that one path's samples (``ModelSession.sample``: no padding,
     ``mask`` ``None``) and a batch of paths share: each row draws as many tokens as its

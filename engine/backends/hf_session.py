@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from engine.backends.hf import HFModel
+from engine.backends.hf_batch import Decoding, Row, decode, sample_many
 from engine.backends.kv_cache import NodeCache, Segment, concat
 from engine.backends.protocol import Sample, SampleRequest, StopRule, TokenCounter
-from engine.core.events import EndReason
 from engine.core.rewards import token_confidence
 from engine.errors import InputError
 
@@ -35,21 +35,6 @@ class Prefix:
     """``None`` when the caller asked to forward the last token itself (``state_for``'s
     ``defer_last``): ``cache`` then holds all but that token."""
     length: int
-
-
-@dataclass
-class _Row:
-    token_ids: list[int]
-    logprobs: list[float]
-    confidences: list[float]
-    count: int
-    text: str = ""
-    ended: EndReason | None = None
-    rejected: str | None = None
-    request: int = 0
-    """Which of a batch's requests (``sample_many``) the row belongs to."""
-    top: list[tuple[tuple[int, float], ...]] = field(default_factory=list)
-    """Each token's top-5 alternatives (``Sample.top``)."""
 
 
 @dataclass
@@ -163,14 +148,12 @@ class ModelSession:
         generator: torch.Generator,
     ) -> list[Sample]:
         """``k`` continuations of ``path``, identical ones merged, most likely first."""
-        from engine.backends.hf_batch import Decoding, decode
-
         state = self.state_for(path)
         assert state.logits is not None, "state_for forwarded the last token"
         # The assembled cache belongs to this call: decoding extends it in place.
         how = Decoding([rule], [state.length], state.length, [path[-1][0]],
                        [self.reuse and rule.kind != "rollout"], [generator], temperature)
-        done = decode(self, [_Row([], [], [], k)], state.logits.unsqueeze(0), state.cache, how)
+        done = decode(self, [Row([], [], [], k)], state.logits.unsqueeze(0), state.cache, how)
         return self._finish_all(done[0])
 
     def _finish_all(self, done: list[Sample]) -> list[Sample]:
@@ -181,15 +164,15 @@ class ModelSession:
         return done
 
     def _draw(
-        self, rows: list[_Row], logits: torch.Tensor, temperature: float,
+        self, rows: list[Row], logits: torch.Tensor, temperature: float,
         gens: Sequence[torch.Generator],
-    ) -> tuple[list[_Row], list[int]]:
+    ) -> tuple[list[Row], list[int]]:
         """Each row draws ``count`` next tokens (from its request's generator, ``gens[row.
         request]``) and splits by distinct token."""
         logp = torch.log_softmax(logits.float(), dim=-1).cpu()
         top, top_ids = torch.topk(logp, k=min(5, logp.shape[-1]), dim=-1)
         top_probs = top.exp().tolist()
-        new_rows: list[_Row] = []
+        new_rows: list[Row] = []
         parents: list[int] = []
         for r, row in enumerate(rows):
             if temperature == 0:
@@ -199,18 +182,19 @@ class ModelSession:
                 drawn = torch.multinomial(probs, row.count, replacement=True,
                                           generator=gens[row.request]).tolist()
             alternatives = tuple(zip(top_ids[r].tolist(), top_probs[r], strict=True))
+            top_logps = top[r].tolist()
             for token in dict.fromkeys(drawn):
                 lp = float(logp[r, token])
-                new_rows.append(_Row(
+                new_rows.append(Row(
                     row.token_ids + [token], row.logprobs + [lp],
-                    row.confidences + [token_confidence(lp, top[r].tolist())],
+                    row.confidences + [token_confidence(lp, top_logps)],
                     drawn.count(token), row.text + self.model.token_text(token),
                     request=row.request, top=row.top + [alternatives],
                 ))
                 parents.append(r)
         return new_rows, parents
 
-    def _check_end(self, row: _Row, rule: StopRule, length: int) -> None:
+    def _check_end(self, row: Row, rule: StopRule, length: int) -> None:
         token = row.token_ids[-1]
         if token in self.model.eos_ids:
             row.ended = "eos"
@@ -229,7 +213,7 @@ class ModelSession:
         if not row.ended and length >= self.model.context_length:
             row.ended = "context"
 
-    def _finish(self, row: _Row, state: Segment | None) -> Sample:
+    def _finish(self, row: Row, state: Segment | None) -> Sample:
         assert row.ended is not None, "only an ended row becomes a sample"
         return Sample(row.token_ids, row.logprobs, row.confidences, row.text, row.count,
                       row.ended, state, row.rejected, row.top)
@@ -298,6 +282,4 @@ class ModelSession:
     def sample_many(self, requests: Sequence[SampleRequest], temperature: float
                     ) -> list[list[Sample]]:
         """``sample`` for several paths as one batch (``engine.backends.hf_batch``)."""
-        from engine.backends.hf_batch import sample_many
-
         return sample_many(self, requests, temperature)

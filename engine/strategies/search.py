@@ -105,7 +105,7 @@ class Search:
         event in plain MCTS, up to B in a parallel round."""
         phase = self.tree.next_phase
         events = [self.step_phase()]
-        while self.tree.next_phase == phase and not self.between_rounds:
+        while self.tree.next_phase == phase:
             events.append(self.step_phase())
         return events
 

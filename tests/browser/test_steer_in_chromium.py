@@ -7,6 +7,7 @@ import re
 
 import pytest
 from browser_support import Watch
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from app.bench.browser_driver import graph_frame, pose_problem, wait_graph
@@ -29,7 +30,7 @@ def wait_label(page: Page, node_id: int, present: str, absent: str | None = None
     for _ in range(600):
         try:
             label = label_of(page, node_id)
-        except Exception:  # noqa: BLE001 - the graph's iframe is being replaced; look again
+        except PlaywrightError:  # the graph's iframe is being replaced: look again
             label = ""
         if present in label and (absent is None or absent not in label):
             return label
