@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from playwright.sync_api import Error as PlaywrightError
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAPH_FRAME = 'iframe[title="app.web.graph_component.mcts_graph"]'
 STARTUP_SECONDS = 180.0  # generous: the machine may be crowded
@@ -78,6 +80,8 @@ def graph_frame(page: Any) -> Any:
 def graph_state(page: Any) -> dict[str, Any]:
     """What the graph page reports about itself (node count, highlight roles, selection)."""
     frame = graph_frame(page)
+    if frame is None:  # the iframe is detached (being replaced): nothing drawn yet
+        return {}
     raw = frame.evaluate("() => Object.assign({}, document.body.dataset)")
     state: dict[str, Any] = dict(raw)
     for key in ("path", "newChildren", "changed"):
@@ -109,7 +113,12 @@ def wait_graph(page: Any, *, iterations: int | None = None, nodes: int | None = 
             continue
         try:
             state = graph_state(page)
-        except Exception:  # noqa: BLE001 - the iframe is being replaced; look again
+        except PlaywrightError:  # the iframe is being replaced: look again
+            time.sleep(0.05)
+            continue
+        # The status line can be ahead of the graph: its iframe may still show the moment
+        # before. The graph says which moment it draws.
+        if iterations is not None and state.get("iterations") != str(iterations):
             time.sleep(0.05)
             continue
         if phase is not None and state.get("phase") != phase:

@@ -256,6 +256,7 @@ def tree_digraph(tree: Tree, scores: dict[int, ScoreBreakdown], highlight: Highl
         "phase": highlight.phase, "path": list(highlight.path),
         "new_children": list(highlight.new_children), "rolled_out": highlight.rolled_out,
         "changed": sorted(highlight.changed), "origin": highlight.origin,
+        "iterations": tree.iterations_done,
     })
     options = {node.id: _node_options(node, (0.0, 0.0), scores.get(node.id), highlight,
                                       label_by, rule) for node in tree.nodes}
