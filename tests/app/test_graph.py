@@ -157,7 +157,8 @@ def test_vis_data_carries_roles_for_the_page() -> None:
     data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[15]), rule="uct"))
     assert len(data["nodes"]) == 6 and len(data["edges"]) == 5
     assert data["roles"] == {"phase": "backprop", "path": [0, 2, 4], "new_children": [],
-                             "rolled_out": None, "changed": [0, 2, 4], "origin": None}
+                             "rolled_out": None, "changed": [0, 2, 4], "origin": None,
+                             "iterations": 4}
     # An expansion says where it came from: the phase, or a reflection added by hand.
     tree = fold("4 5 6 10", events)
     data = vis_data(tree_digraph(tree, {}, highlight_for(tree, events[-1]), rule="uct"))
