@@ -11,6 +11,7 @@ README.md, docs/app.md and docs/RESULTS.md are written from those files between 
 so a number can only change by measuring again, and it changes everywhere at once::
 
     .venv/bin/python -m app.bench.doc_tables measure   # run both benchmarks (minutes), save JSON
+    .venv/bin/python -m app.bench.doc_tables measure app   # only the browser one
     .venv/bin/python -m app.bench.doc_tables render    # rewrite the tables from the JSON
     .venv/bin/python -m app.bench.doc_tables check     # exit 1 if a table differs from its JSON
 """
@@ -148,10 +149,13 @@ def _machine() -> str:
     return f"{cores}-core {sys.platform} machine"
 
 
-def measure() -> None:
-    """Run ``mctslab bench`` and the browser benchmark; save each with its command."""
+def measure(names: Sequence[str] = ("cost", "app")) -> None:
+    """Run ``mctslab bench`` (``cost``) and the browser benchmark (``app``), or those of them
+    named; save each with its command."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    for name, command in (("cost", COST_COMMAND), ("app", APP_COMMAND)):
+    commands = {"cost": COST_COMMAND, "app": APP_COMMAND}
+    for name in names:
+        command = commands[name]
         print(f"measuring {name}: {command}", file=sys.stderr)
         done = subprocess.run(command.split(), cwd=ROOT, capture_output=True, text=True,
                               check=True)
@@ -163,11 +167,14 @@ def measure() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args not in (["measure"], ["render"], ["check"]):
-        print("usage: python -m app.bench.doc_tables measure|render|check", file=sys.stderr)
+    names = args[1:] if args[:1] == ["measure"] else []
+    if args not in (["measure"], ["render"], ["check"]) and (
+            not names or any(n not in ("cost", "app") for n in names)):
+        print("usage: python -m app.bench.doc_tables measure [cost] [app] | render | check",
+              file=sys.stderr)
         return 2
-    if args == ["measure"]:
-        measure()
+    if args[:1] == ["measure"]:
+        measure(names or ("cost", "app"))
     stale = []
     for doc in DOCS:
         text = doc.read_text("utf-8")

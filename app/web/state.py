@@ -58,10 +58,23 @@ class Key(Generic[T]):
         return cast(T, st.session_state.pop(self.name, self.default))
 
 
-BATCH_DRAW_S = 2.0
+BATCH_DRAW_S = 3.0
 """A running *Run N iterations* draws the tree after this many seconds of iterations (and
-at its end): drawing after every iteration made a batch cost four times the CLI; at 2 s
-its cost is close to the CLI's (``python -m app.bench.graph_cost --batch``)."""
+at its end): drawing after every iteration made a batch cost four times the CLI. A batch
+whose own pace says that its rest takes at most as long again runs to its end and draws
+once: a drawing shortly before the last one shows little that is new, and it costs a
+drawing, a full-page run (to start the timer) and the timer's ticks. With 2 s and no such
+rule a batch of 40 took 1.45-1.74x the CLI; now 1.07-1.38x, and 1.21x for 150
+(``python -m app.bench.graph_cost --batch``, docs/app.md)."""
+
+
+def batch_draws_now(elapsed_s: float, done: int, left: int, draw_s: float) -> bool:
+    """Whether a batch that has run ``done`` iterations in ``elapsed_s`` seconds since it
+    last drew, with ``left`` still to run, stops to draw now (``BATCH_DRAW_S``): its time is
+    up, and at its own pace its rest takes longer than ``draw_s`` again."""
+    if left <= 0 or elapsed_s < draw_s:
+        return False
+    return left * elapsed_s / max(done, 1) > draw_s
 
 
 @dataclass

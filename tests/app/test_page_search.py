@@ -162,6 +162,15 @@ def test_a_batch_draws_on_a_timer_not_after_every_iteration(
     assert run.iterations_done == 5 and len(open_store(str(db_path)).load_events(1)) == 20
 
 
+def test_a_batch_draws_when_its_time_is_up_unless_its_rest_is_short() -> None:
+    # 3 s per drawing: before then, never; after, only if the rest takes over 3 s more.
+    assert not state.batch_draws_now(2.9, 20, 100, 3.0)
+    assert state.batch_draws_now(3.0, 20, 21, 3.0)        # 21 x 0.15 s = 3.15 s left
+    assert not state.batch_draws_now(3.0, 20, 20, 3.0)    # 20 x 0.15 s = 3.0 s: run on
+    assert not state.batch_draws_now(9.0, 20, 0, 3.0)     # done: the end draws
+    assert state.batch_draws_now(0.05, 1, 1, 0.0)         # 0 s: one iteration per rerun
+
+
 def test_stop_ends_a_batch_after_the_iteration_in_flight(
     app: AppTest, db_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -196,7 +196,7 @@ def controls(live: LiveRun) -> None:
                              label_visibility="collapsed")
     cols[3].button(f"Run {n} iterations", width="stretch", on_click=start_batch,
                    help="Run N iterations, each saved as it ends; the tree is redrawn "
-                   "every 2 seconds or so. Stop ends it after the iteration in flight.")
+                   "every 3 seconds or so. Stop ends it after the iteration in flight.")
     node = selected_node(live.search.tree, state.LIVE.node)
     mctsr = live.search.config.algorithm == "mctsr"
     reflect = cols[4].button(f"Add reflection under #{node}", width="stretch",
@@ -222,12 +222,12 @@ def batch_step(live: LiveRun) -> None:
 
     A batch is a few iterations per rerun of the workspace (a timer reruns it), not one loop
     inside one run: every finished iteration is saved as it ends, Stop ends the loop after
-    the iteration in flight (``Batch.stopped``), and the tree is drawn every two seconds or
-    so instead of after every iteration (drawing is what made a batch cost several times
-    the CLI)."""
+    the iteration in flight (``Batch.stopped``), and the tree is drawn every three seconds
+    or so instead of after every iteration (drawing is what made a batch cost several times
+    the CLI), but not when the rest of the batch takes about as long again."""
     batch = state.BATCH.get()
     assert batch is not None
-    deadline = time.monotonic() + state.BATCH_DRAW_S
+    started, first = time.monotonic(), batch.done
     try:
         while batch.done < batch.total and not batch.stopped:
             with live.lock:  # Stop reads ``done`` only between two iterations
@@ -236,7 +236,8 @@ def batch_step(live: LiveRun) -> None:
                 before = live.search.tree.iterations_done
                 live.step_iteration(get_store(), batch.total - batch.done)
                 batch.done += max(1, live.search.tree.iterations_done - before)
-            if time.monotonic() >= deadline:
+            if state.batch_draws_now(time.monotonic() - started, batch.done - first,
+                                     batch.total - batch.done, state.BATCH_DRAW_S):
                 break
     except MctsLabError as err:
         state.BATCH.set(None)
@@ -275,6 +276,11 @@ def workspace() -> None:
     if state.BATCH.get() is not None:
         # First, before anything is drawn: an interrupted run then never stops mid-step.
         batch_step(live)
+        if state.BATCH.get() is None and state.BATCH_TIMER.get():
+            # The batch ended in this timer run: stop the timer (and disable Stop), which
+            # only a full run can do. That run draws the last tree; drawing it here too
+            # would only delay it.
+            st.rerun(scope="app")
     controls(live)
     tree = live.search.tree
     st.caption(f"Run #{live.run_id} · {summary_line(tree)}")
@@ -282,10 +288,6 @@ def workspace() -> None:
     render_moment(tree, live.search.config, live.search.events, live.step_events,
                   keys=state.LIVE, view_key=f"run-{live.run_id}", show_what_if=True,
                   steer=None if mctsr else lambda node: steer_controls.render(live, node))
-    if state.BATCH.get() is None and state.BATCH_TIMER.get():
-        # A batch ended in this timer run, and its last tree is drawn: stop the timer (and
-        # disable Stop), which only a full run can do.
-        st.rerun(scope="app")
 
 
 def main() -> None:
