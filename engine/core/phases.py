@@ -98,14 +98,16 @@ def closed_nodes(
 def select_path(
     tree: Tree, rule: str, c: float, closed: dict[int, str] | None = None,
     growth: Growth | None = None, virtual: dict[int, int] | None = None,
+    promised: dict[int, int] | None = None,
 ) -> Selected:
     """Descend from the root by the best score until a node without open children (none
     yet, or all closed), never into a ``closed`` node (those are listed in the breakdown
     with their reason).
 
     Every level carries every sibling's score breakdown and the winner. ``virtual``: the
-    virtual loss of a parallel round's earlier selections (``Tree.virtual_visits``). Raise
-    ``SearchExhausted`` if the root itself is closed.
+    virtual loss of a parallel round's earlier selections (``Tree.virtual_visits``);
+    ``promised``: the children their expansions will add, per node, which progressive
+    widening counts as live. Raise ``SearchExhausted`` if the root itself is closed.
     """
     closed = closed or {}
     if ROOT_ID in closed:
@@ -116,6 +118,7 @@ def select_path(
     levels: list[SelectionLevel] = []
     while any(child not in closed for child in node.children):
         live = sum(tree.nodes[child].dead is None for child in node.children)
+        live += (promised or {}).get(node.id, 0)
         if growth is not None and wants_growth(node, live, growth):
             break
         scores = children_scores(tree, node.id, rule, c, closed, virtual)
@@ -203,10 +206,13 @@ def next_selection(tree: Tree, config: SearchConfig,
 def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
     """Parallel MCTS: up to ``size`` selections for the next round, each made with the
     virtual loss of the ones before it (every node on an earlier path counts one more visit
-    of value 0), so that they spread over the tree. A node selected earlier in the round is
-    closed to the later ones (except a node at the depth limit, which is only ever rolled
-    out from, as Best-of-N's root is: each iteration rolls out from it with its own random
-    stream), and so is a node whose every open child is taken; the round ends early when
+    of value 0), so that they spread over the tree. A leaf may be taken again in the same
+    round while it has room: one that is only rolled out from (its first visit, or at the
+    depth limit, as Best-of-N's root) gets another rollout from its own iteration's random
+    stream, and one that is expanded gets another k samples, up to ``max_children``; the
+    children a round's expansions will add count as live for progressive widening. A
+    finished answer (its value is known) and a leaf out of room are closed to the rest of
+    the round, and so is a node whose every open child is; the round ends early when
     nothing open is left. Each ``Selected`` carries the round's size.
 
     A round whose selections were interrupted (a run resumed from its stored events)
@@ -223,12 +229,20 @@ def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
     target = tree.round_size if made else size
     picks: list[Selected] = []
     taken: dict[int, str] = {}
+    promised: dict[int, int] = {}
     virtual = tree.virtual_visits()
 
     def take(leaf_id: int, iteration: int) -> None:
         leaf = tree.nodes[leaf_id]
-        if leaf.terminal or leaf.depth < config.max_depth:
-            taken[leaf_id] = f"selected by iteration {iteration + 1} of this round"
+        action = expansion_decision(leaf, max_depth=config.max_depth,
+                                    reflection=config.reflection == "on").action
+        if action == "sample":
+            promised[leaf_id] = promised.get(leaf_id, 0) + config.children
+            if len(leaf.children) + promised[leaf_id] < config.max_children:
+                return
+        elif action == "none" and not leaf.terminal:
+            return  # only rolled out from: another rollout is another sample of its value
+        taken[leaf_id] = f"selected by iteration {iteration + 1} of this round"
 
     for i, pending in enumerate(made):
         take(pending.path[-1], tree.iterations_done + i)
@@ -237,7 +251,7 @@ def select_round(tree: Tree, config: SearchConfig, size: int) -> list[Selected]:
         if (made or picks) and ROOT_ID in closed_now:
             break
         chosen = select_path(tree, config.selection, config.exploration, closed_now,
-                             growth, virtual)
+                             growth, virtual, promised)
         chosen = replace(chosen, iteration=tree.next_iteration + len(picks))
         picks.append(chosen)
         take(chosen.path[-1], chosen.iteration)

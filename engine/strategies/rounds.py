@@ -86,8 +86,12 @@ def expand_round(search: Search) -> list[Expanded]:
     next_id = len(search.tree.nodes)
     groups: list[tuple[int, list[tuple[ChildSpec, Sample]]]] = []
     forced: list[tuple[ChildSpec, ...]] = []
+    added: dict[int, list[tuple[int, ...]]] = {}  # a node's children added in this round
     for plan, samples, reflection in zip(plans, drawn, reflections, strict=True):
-        kept = [] if samples is None else search.new_children(plan.node.id, samples, next_id)
+        earlier = added.setdefault(plan.node.id, [])
+        kept = [] if samples is None else search.new_children(plan.node.id, samples, next_id,
+                                                              earlier)
+        earlier.extend(tuple(spec.token_ids) for spec, _ in kept)
         children: tuple[ChildSpec, ...] = ()
         if reflection is not None:
             children = (search.reflection_child(plan.node, reflection, next_id),)

@@ -15,13 +15,16 @@ and MCTS alike:
 
 The budget counts *generated* tokens (``TokenCounter.generated``, samples times their
 multiplicity). A strategy checks it before each unit of work (an iteration, a beam
-expansion), so it may overshoot by one unit. With ``stop_when_solved`` a strategy also
+expansion), so it may overshoot by one unit; a parallel MCTS round (``parallel`` B > 1) is
+one unit of up to B iterations, cut to what the budget has left at the search's pace
+(``budget_round_cap``). With ``stop_when_solved`` a strategy also
 stops at its first verified-correct answer: a solve rate under an exact verifier is the
 same either way, and the time saved is large.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -135,8 +138,21 @@ def _run_iterations(search: Search, settings: StrategySettings) -> tuple[int, bo
         return (counter.generated >= settings.token_budget
                 or (settings.stop_when_solved and solved[0]))
 
-    search.run(settings.max_iterations - search.tree.iterations_done, on_event, should_stop)
+    search.run(settings.max_iterations - search.tree.iterations_done, on_event, should_stop,
+               round_cap=lambda: budget_round_cap(counter.generated, settings.token_budget,
+                                                  search.tree.iterations_done))
     return search.tree.iterations_done, settings.stop_when_solved and solved[0]
+
+
+def budget_round_cap(generated: int, budget: int, iterations_done: int) -> int:
+    """The most iterations a parallel round may have so that it spends about what is left
+    of the token budget, at the search's own pace so far (tokens per iteration); before any
+    iteration there is no pace, and the round may be full. A plain search's round is one
+    iteration whatever this says."""
+    if iterations_done == 0 or generated == 0:
+        return 1_000_000
+    per_iteration = generated / iterations_done
+    return max(1, math.ceil((budget - generated) / per_iteration))
 
 
 def _unvisited_tokens(tree: Tree, name: StrategyName) -> int:

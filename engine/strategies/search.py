@@ -87,13 +87,11 @@ class Search:
     # -- stepping -------------------------------------------------------------------------
 
     def step_phase(self, round_cap: int | None = None) -> Event:
-        """Compute the next phase's event, apply it to the tree and return it.
-
-        In a parallel round (``SearchConfig.parallel`` B > 1) one phase's events for all
-        the round's iterations are computed at once, as one batch for the model, and handed
-        out one per call, in iteration order, each with an even share of the batch's wall
-        time as ``ms``. ``round_cap``: the most iterations a round that starts now may have
-        (a run's remaining iterations)."""
+        """Compute the next phase's event, apply it to the tree and return it. In a parallel
+        round (``SearchConfig.parallel`` B > 1) one phase's events for all the round's
+        iterations are computed at once, as one batch for the model, and handed out one per
+        call, in iteration order, each with an even share of the batch's wall time as
+        ``ms``. ``round_cap``: the most iterations a round that starts now may have."""
         if not self._queued:
             started = time.perf_counter()
             events = self._phase_events(round_cap)
@@ -138,24 +136,27 @@ class Search:
         should_stop: Callable[[], bool] | None = None,
         *,
         raise_when_exhausted: bool = False,
+        round_cap: Callable[[], int] | None = None,
     ) -> list[Event]:
         """Complete ``iterations`` more iterations (those in flight count), calling
         ``on_event`` after every phase, so that a caller can keep each event even if it is
         interrupted. ``should_stop`` is asked between rounds (between iterations in plain
-        MCTS); a parallel round never runs past ``iterations``. An exhausted tree (every
-        branch ended) stops the run, or raises ``SearchExhausted`` with
-        ``raise_when_exhausted``."""
+        MCTS); a parallel round never runs past ``iterations``, nor past ``round_cap()``
+        (asked as a round starts: a token budget's share). An exhausted tree (every branch
+        ended) stops the run, or raises ``SearchExhausted`` with ``raise_when_exhausted``."""
         done: list[Event] = []
         target = self.tree.iterations_done + iterations
         while self.tree.iterations_done < target:
+            cap = target - self.tree.iterations_done
             if self.between_rounds:
+                cap = cap if round_cap is None else max(1, min(cap, round_cap()))
                 if should_stop is not None and should_stop():
                     break
                 if self.exhausted:
                     if raise_when_exhausted:
                         self.select()  # raises SearchExhausted, which says why
                     break
-            event = self.step_phase(target - self.tree.iterations_done)
+            event = self.step_phase(cap)
             done.append(event)
             if on_event is not None:
                 on_event(event)
@@ -179,9 +180,8 @@ class Search:
         return event
 
     def generator(self, purpose: str, counter: int | None = None) -> torch.Generator:
-        """The random stream for one draw: seeded by (run seed, problem, ``counter``, which
-        defaults to the iteration, ``purpose``), so a resumed search draws the same numbers
-        and different problems draw independent ones."""
+        """The random stream for one draw, seeded by (run seed, problem, ``counter`` (by
+        default the iteration), ``purpose``): a resumed search draws the same numbers."""
         step = self.tree.next_iteration if counter is None else counter
         return torch.Generator().manual_seed(
             stream_seed(self.config.seed, self.tree.problem, step, purpose))
@@ -274,15 +274,17 @@ class Search:
         kept = self.new_children(node_id, samples, len(self.tree.nodes))
         return self.valued([(node_id, kept)])[0]
 
-    def new_children(self, node_id: int, samples: list[Sample], first_id: int
+    def new_children(self, node_id: int, samples: list[Sample], first_id: int,
+                     earlier: list[tuple[int, ...]] | None = None
                      ) -> list[tuple[ChildSpec, Sample]]:
         """The children that ``samples`` (drawn under ``node_id``) make, numbered from
         ``first_id``, without their state values (``valued`` adds them). A sample identical
-        to one of the node's children is dropped (its tokens were spent all the same), and
-        the node never exceeds ``max_children``."""
-        parent = self.tree.nodes[node_id]
-        known = {tuple(self.tree.nodes[c].token_ids) for c in parent.children}
-        room = max(0, self.config.max_children - len(parent.children))
+        to a child of the node or to one of ``earlier`` (the children that the round's
+        earlier expansions of it add) is dropped (its tokens were spent all the same); the
+        node never exceeds ``max_children``."""
+        parent, earlier = self.tree.nodes[node_id], earlier or []
+        known = {tuple(self.tree.nodes[c].token_ids) for c in parent.children} | set(earlier)
+        room = max(0, self.config.max_children - len(parent.children) - len(earlier))
         kept = [s for s in samples if tuple(s.token_ids) not in known][:room]
         kept_ids = {id(s) for s in kept}
         self.session.counter.discarded += sum(len(s.token_ids) * s.count for s in samples
@@ -306,8 +308,7 @@ class Search:
 
     def expand_out_of_cycle(self, node_id: int, reason: str, generator: torch.Generator,
                             origin: ExpansionOrigin) -> Expanded:
-        """Add sampled children under any node outside the four-phase cycle (a beam-search
-        step), recorded with its ``origin``."""
+        """Sampled children under any node, outside the four-phase cycle (a beam step)."""
         started = time.perf_counter()
         self.check_no_half_phase()
         children = self.sample_children(node_id, generator)

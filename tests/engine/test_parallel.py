@@ -24,6 +24,7 @@ from engine.core.events import (
 )
 from engine.core.phases import next_selection, select_round
 from engine.core.tree import Tree, apply, check_invariants, fold
+from engine.strategies.runner import budget_round_cap
 from engine.strategies.search import Search
 
 GOLDEN = Path(__file__).parent / "data" / "plain_mcts_events_fe9b1b2.json"
@@ -82,11 +83,13 @@ def _round_order_ok(events: list[Event]) -> None:
             assert [e.phase for e in part] == [phase] * b
             assert [e.iteration for e in part] == list(range(first.iteration,
                                                              first.iteration + b))
-        # Two selections of a round end at one node only if it is simulated as it is.
+        # Selections of a round that end at one node expand it with distinct children (or
+        # are all simulated from it as it is).
         leaves = [e.path[-1] for e in block[:b] if isinstance(e, Selected)]
-        for leaf, expansion in zip(leaves, block[b:2 * b], strict=True):
-            if leaves.count(leaf) > 1:
-                assert isinstance(expansion, Expanded) and expansion.children == ()
+        for leaf in set(leaves):
+            added = [c.text for e in block[b:2 * b]
+                     if isinstance(e, Expanded) and e.node == leaf for c in e.children]
+            assert len(added) == len(set(added)), added
         i += 4 * b
 
 
@@ -105,6 +108,12 @@ def test_rounds_are_grouped_and_replay_equals_live_after_every_event(
     _round_order_ok(search.events)
     sizes = [e.round_size for e in search.events if isinstance(e, Selected)]
     assert max(sizes) == 4, sizes
+    # The first round is full: the root (no children yet) is expanded by all four, each
+    # with its own sample, and the children they add are distinct.
+    first = search.events[4:8]
+    assert sizes[0] == 4 and all(isinstance(e, Expanded) and e.node == 0 for e in first)
+    texts = [c.text for e in first if isinstance(e, Expanded) for c in e.children]
+    assert len(texts) == len(set(texts)) >= 2
 
 
 def _tree_with_three_children() -> Tree:
@@ -131,8 +140,13 @@ def test_virtual_loss_spreads_a_round_and_the_breakdown_shows_it() -> None:
     plain = next_selection(tree, config)
     picks = select_round(tree, config, 3)
     assert picks[0].levels == plain.levels  # the first sees no virtual loss
-    assert [p.path for p in picks] == [(0, 1), (0, 2), (0, 3)]
+    # Node 1 (Q 0.9) stays ahead of node 3 (0.1) after one virtual loss (0.45 against
+    # 0.1), and it has room for more children: the round expands it twice.
+    assert [p.path for p in picks] == [(0, 1), (0, 2), (0, 1)]
     assert [p.iteration for p in picks] == [3, 4, 5]
+    # With room for one child only, node 1 is closed to the rest of the round.
+    one_child = select_round(tree, config.model_copy(update={"max_children": 1}), 3)
+    assert [p.path for p in one_child] == [(0, 1), (0, 2), (0, 3)]
     assert all(p.round_size == 3 for p in picks)
     # The second selection sees one virtual visit of value 0 on node 1 (and the root).
     level = picks[1].levels[0]
@@ -152,7 +166,7 @@ def test_virtual_loss_spreads_a_round_and_the_breakdown_shows_it() -> None:
     with pytest.raises(ValueError, match="expected a select event"):
         apply(tree, Expanded(3, 1, (), "none"))
     apply(tree, picks[2])
-    assert tree.next_phase == "expand" and tree.virtual_visits() == {0: 3, 1: 1, 2: 1, 3: 1}
+    assert tree.next_phase == "expand" and tree.virtual_visits() == {0: 3, 1: 2, 2: 1}
 
 
 def test_a_batch_of_paths_samples_what_each_path_samples_alone(demo_model: HFModel) -> None:
@@ -204,6 +218,25 @@ def test_a_run_never_goes_past_its_iterations(demo_model: HFModel) -> None:
     events = search.step_round_phase()
     assert {e.phase for e in events} == {"select"} and search.tree.next_phase == "expand"
     assert len(events) == events[0].round_size  # type: ignore[union-attr]
+
+
+def test_a_round_cap_cuts_the_rounds_a_run_starts(demo_model: HFModel) -> None:
+    search = Search(demo_model, make_config(seed=0, parallel=8), "4 5 6 10")
+    caps = iter([3, 1, 2])
+    search.run(6, round_cap=lambda: next(caps))
+    rounds: list[int] = []  # a round's first selection is the iteration after those before
+    for e in search.events:
+        if isinstance(e, Selected) and e.iteration == sum(rounds):
+            rounds.append(e.round_size)
+    assert rounds == [3, 1, 2] and search.tree.iterations_done == 6
+
+
+def test_a_budget_caps_a_round_at_the_search_pace() -> None:
+    assert budget_round_cap(0, 800, 0) >= 64            # no pace yet: a full round
+    assert budget_round_cap(600, 800, 12) == 4          # 50 tokens an iteration, 200 left
+    assert budget_round_cap(610, 800, 12) == 4          # 190 left: 3.8 -> 4
+    assert budget_round_cap(790, 800, 12) == 1          # at least one
+    assert budget_round_cap(900, 800, 12) == 1
 
 
 def test_best_of_n_rolls_out_a_whole_round_from_the_root(demo_model: HFModel) -> None:
