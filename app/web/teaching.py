@@ -151,8 +151,9 @@ def explain_selection(tree: Tree, event: Selected, config: SearchConfig) -> str:
     if event.round_size > 1:
         parts.append(f"This is one of {event.round_size} selections of a parallel round "
                      f"(parallel = {config.parallel}): each later selection of the round sees "
-                     "the earlier ones' paths as a virtual loss, and a node selected earlier "
-                     "in the round is closed to it. The round's expansions and simulations "
+                     "the earlier ones' paths as a virtual loss; a leaf taken earlier may be "
+                     "taken again while it has room (another sample, or another rollout), "
+                     "and a finished answer is not. The round's expansions and simulations "
                      "then run as one batch, and all of them are backed up.")
     parts.extend(explain_level(tree, level, config) for level in event.levels)
     return "\n\n".join(parts)

@@ -37,6 +37,7 @@ from engine.core.event_parts import (
     rollout_from_dict,
     score_from_dict,
     tokens_from_dict,
+    top_to_dict,
 )
 
 __all__ = [
@@ -55,7 +56,8 @@ EVENT_FORMAT = 2
 """The dict format ``event_to_dict`` writes (1: ``Expanded.manual``; 2: ``origin``). Format
 2 grew additions that leave every earlier dict as it was, each written only when set: the
 ``steer`` event, a score's ``pinned``, an event's ``ms``, a child's or rollout's ``top``
-and a child's ``token_texts``."""
+(flat since 2026-11-26, ``event_parts.top_to_dict``; the nested form before it is still
+read) and a child's ``token_texts``."""
 
 ROOT_ID = 0
 """The root's node id: the prompt, the one node that every path starts at."""
@@ -169,8 +171,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         if raw["round_size"] == 1:
             del raw["round_size"]
     for child in raw.get("children", ()):
+        child["top"] = top_to_dict(child["top"])
         drop_unset(child, "top", "token_texts")
     if "rollout" in raw:
+        raw["rollout"]["top"] = top_to_dict(raw["rollout"]["top"])
         drop_unset(raw["rollout"], "top")
     return drop_unset(raw, "ms")
 

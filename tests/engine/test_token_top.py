@@ -8,12 +8,14 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from app.runs.live import LiveRun
 from engine.backends.hf import HFModel
 from engine.backends.protocol import StopRule
 from engine.core.config import make_config
+from engine.core.event_parts import top_from_dict, top_to_dict
 from engine.core.events import Expanded, Simulated, TokenTop, event_from_dict, event_to_dict
 from engine.core.tree import fold
 from engine.strategies.search import Search
@@ -95,3 +97,22 @@ def test_alternatives_survive_export_and_import(demo_model: HFModel, tmp_path: P
     tops = [c.top for e in imported if isinstance(e, Expanded) for c in e.children]
     assert tops and all(tops)
     assert [e.ms for e in imported] == [e.ms for e in events]
+
+
+def test_alternatives_are_stored_flat_and_the_nested_form_still_reads() -> None:
+    top: tuple[TokenTop, ...] = ((("4", 0.5), ("5", 0.25)), (("+", 0.75), ("*", 0.125)))
+    flat = top_to_dict(top)
+    assert flat == {"width": 2, "texts": "4\x1f5\x1f+\x1f*", "p": [0.5, 0.25, 0.75, 0.125]}
+    assert top_from_dict(json.loads(json.dumps(flat))) == top
+    # Runs saved before: one small list per alternative.
+    nested = [[["4", 0.5], ["5", 0.25]], [["+", 0.75], ["*", 0.125]]]
+    assert top_from_dict(nested) == top
+    # A text with the separator, or tokens with unequal numbers of alternatives: nested.
+    odd = ((("a\x1fb", 0.5),), (("c", 0.25), ("d", 0.125)))
+    assert top_from_dict(json.loads(json.dumps(top_to_dict(odd)))) == odd
+    assert isinstance(top_to_dict(odd), list)
+    for bad in ({"width": 2, "texts": "4\x1f5\x1f+", "p": [0.5, 0.25, 0.75]},
+                {"width": 0, "texts": "", "p": []},
+                {"width": 1, "texts": "4", "p": ["x"]}):
+        with pytest.raises(ValueError):
+            top_from_dict(bad)
