@@ -22,6 +22,10 @@ STREAMLIT_DEFAULTS = (
     "--global.developmentMode=false",
     "--client.toolbarMode=minimal",
     "--runner.magicEnabled=false",
+    # Widgets whose default is the run's own value (What if's c) also keep the user's value
+    # through the session state (``state.keep_widget_values``), as Streamlit documents;
+    # its warning about exactly that would print a stack trace once per server.
+    "--global.disableWidgetStateDuplicationWarning=true",
 )
 
 

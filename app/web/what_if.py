@@ -121,13 +121,19 @@ def render_controls(config: SearchConfig, projection: Projection | None) -> None
     """The expander: c, the rule (MCTS only) and the projection's caption."""
     with st.expander("What if…", expanded=projection is not None):
         left, right = st.columns([1, 2])
+        # The run's own c and rule are also the widgets' defaults (the value a browser
+        # falls back to when it draws a widget afresh), not only the values ``current``
+        # sets: with Streamlit's default (c = 0) a redrawn widget sent 0 back and a
+        # projection appeared that nobody asked for (Chromium, CI).
         left.number_input("c (what if)", key=state.WHAT_IF_C.name, min_value=0.0,
+                          value=float(config.exploration),
                           step=0.1, format="%.3f",
                           help="Another exploration constant: the graph shows where the "
                           "next selection would go with it (a projection; the run keeps "
                           "its own).")
         if not is_mctsr(config):
             right.radio("Rule (what if)", RULES, key=state.WHAT_IF_RULE.name,
+                        index=RULES.index(rule_name(config)),
                         horizontal=True, format_func=rule_label)
         if projection is None:
             st.caption(f"The run's own settings: c = {config.exploration:g} "

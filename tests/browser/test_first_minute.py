@@ -167,10 +167,15 @@ def test_the_what_if_ghost_path_is_drawn_and_labelled(watched: tuple[Page, Watch
     page.get_by_text("PUCT", exact=True).click()
     page.get_by_text(re.compile(r"^Projection only: with c = 0 \(PUCT\)")).wait_for()
     expect(legend).to_have_text("what-if path (projection, c=0, PUCT)")
-    # Back to the run's own c and rule: the ghost and its legend go.
+    # Back to the run's own c and rule: the ghost and its legend go. Each change reruns the
+    # page: wait until the rule's rerun is drawn before typing c, or that rerun can redraw
+    # the box over what was typed (CI saw c stay at 0).
     page.get_by_text("UCT", exact=True).click()
+    page.get_by_text(re.compile(r"^Projection only: with c = 0 \(UCT\)")).wait_for()
+    expect(legend).to_have_text(label)
     c.fill("1")
     c.press("Enter")
+    expect(c).to_have_value("1.000")
     page.get_by_text(re.compile(r"^The run's own settings: c = 1 \(UCT\)")).wait_for()
     expect(legend).to_be_hidden()
     assert frame.evaluate("() => edges.length") == nodes - 1
