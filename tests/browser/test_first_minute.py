@@ -26,6 +26,13 @@ FIRST_PAINT_TARGET_S = 2.0
 START = re.compile(r"Start a run on 4 5 6 10$")
 MAIN_SCROLL = "() => document.querySelector('[data-testid=\"stMain\"]').scrollTop"
 """Streamlit scrolls its main area, not the window (``window.scrollY`` stays 0)."""
+BOTH_BUTTONS_SHOWN = """() => {
+    const shown = (text) => [...document.querySelectorAll('button')].some(b =>
+        b.innerText.trim().endsWith(text) && b.getClientRects().length > 0);
+    return shown('Start a run on 4 5 6 10') && shown('New run') ? performance.now() : null;
+}"""
+"""The page's clock (ms since its navigation started) at the first frame with both the first
+screen's button and New run drawn; polled at every animation frame."""
 TOOLTIP_SHOWN = "() => { const t = document.querySelector('div.vis-tooltip');" \
     " return t !== null && t.style.visibility === 'visible' ? t.textContent : null; }"
 
@@ -52,11 +59,13 @@ def test_the_search_page_shows_its_controls_on_a_first_visit(
         page.on("request", lambda r: watch.requests.append(r.url))
         page.on("console", lambda m: watch.console_errors.append(m.text)
                 if m.type == "error" else None)
-        began = time.monotonic()
-        page.goto(server.url, timeout=120_000)  # a crowded machine gets its number printed
-        expect(page.get_by_role("button", name=START)).to_be_visible(timeout=120_000)
-        expect(page.get_by_role("button", name="New run")).to_be_visible(timeout=120_000)
-        seconds = time.monotonic() - began
+        page.goto(server.url, wait_until="commit", timeout=120_000)
+        # Timed by the page's own clock, from the navigation's start to the first animation
+        # frame that shows both buttons (a crowded machine still gets its number printed).
+        shown_ms = page.wait_for_function(BOTH_BUTTONS_SHOWN, polling="raf", timeout=120_000)
+        seconds = shown_ms.json_value() / 1000
+        expect(page.get_by_role("button", name=START)).to_be_visible()
+        expect(page.get_by_role("button", name="New run")).to_be_visible()
         print(f"\nfirst paint of the Search page's controls: {seconds:.2f} s "
               f"(target {FIRST_PAINT_TARGET_S:g} s)")
         assert all(re.match(r"http://localhost:\d+/", u) for u in watch.requests), \
