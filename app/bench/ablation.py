@@ -20,7 +20,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,15 @@ decides), and the step check stops an attempt at its first rejected step."""
 _MODEL: Any = None
 
 
-def _init_worker() -> None:
+def _init_worker(setup: Callable[[], None] | None = None) -> None:
     import torch
 
     from engine.backends.hf import HFModel
 
     global _MODEL
     torch.set_num_threads(1)
+    if setup is not None:
+        setup()
     _MODEL = HFModel()
 
 
@@ -145,8 +147,11 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, setup: Callable[[], None] | None = None,
+         prog: str | None = None) -> int:
+    """Run the grid; ``setup`` (a module-level function) runs first in every worker
+    (``app.bench.counterfactual`` uses it to change the engine for an analysis)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--strategies", default=",".join(STRATEGY_NAMES))
     parser.add_argument("--signals", default=",".join(SIGNALS),
                         help="comma-separated names from: " + "; ".join(SIGNALS))
@@ -167,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              for index in range(args.puzzles)]
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker,
+                             initargs=(setup,)) as pool:
         for i, row in enumerate(pool.map(run_one, tasks, chunksize=4), 1):
             rows.append(row)
             if i % 50 == 0 or i == len(tasks):

@@ -72,11 +72,11 @@ class Evaluator:
         values: list[float | None] = []
         ask: list[tuple[int, str]] = []
         for i, state in enumerate(states):
-            decided = _decided(state)
+            known = decided(state)
             if kind == "confidence":
                 values.append(confidence_value(state.confidences))
-            elif decided is not None or kind == "outcome":
-                values.append(decided)
+            elif known is not None or kind == "outcome":
+                values.append(known)
             elif kind == "step-check":
                 values.append(1.0 if self.task.has_step_check else None)
             else:
@@ -91,7 +91,7 @@ class Evaluator:
         return values
 
 
-def _decided(state: StateToValue) -> float | None:
+def decided(state: StateToValue) -> float | None:
     """A value known without asking: 0 for a dead step, a finished answer's verdict."""
     if state.dead is not None:
         return 0.0
