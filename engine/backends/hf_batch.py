@@ -20,6 +20,7 @@ import torch
 
 from engine.backends.kv_cache import Segment
 from engine.backends.protocol import Sample, SampleRequest, StopRule
+from engine.backends.shared_prefix import attending, supports
 from engine.core.events import EndReason
 
 if TYPE_CHECKING:
@@ -58,20 +59,42 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
     # Every path's last token runs in one batched pass, for the logits: a path whose last
     # node was recomputed has its logits already, but its cache gives up that token too.
     held = [s.length - 1 for s in states]
-    cache, mask = _stacked(session, states, max(held), held)
+    # The tokens every path starts with (the prompt at least) are held once, not per row.
+    shared = shared_length([r.path for r in requests], min(held)) \
+        if supports(session.model.model) else 0
+    prefix = _prefix(states[0].cache, shared) if shared else None
+    cache, mask = _stacked(session, states, max(held) - shared, held, shared)
     mask = torch.cat([mask, torch.ones(len(states), 1, dtype=mask.dtype)], dim=1)
     last = torch.tensor([[r.path[-1][1][-1]] for r in requests])
-    logits = session.model.forward(last, cache, mask, torch.tensor([[n] for n in held])
-                                   )[:, -1, :].float()
-    session.counter.forwarded += len(requests)
-    width = max(held) + 1
-    owners = [r.path[-1][0] for r in requests]
-    keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
-    rows = [Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
-    done = decode(session, rows, logits, cache, Decoding(
-        [r.rule for r in requests], lengths, width, owners, keep_states,
-        [r.generator for r in requests], temperature), mask)
+    with attending(session.model.model, prefix):
+        logits = session.model.forward(last, cache, mask, torch.tensor([[n] for n in held])
+                                       )[:, -1, :].float()
+        session.counter.forwarded += len(requests)
+        width = max(held) - shared + 1
+        owners = [r.path[-1][0] for r in requests]
+        keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
+        rows = [Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
+        done = decode(session, rows, logits, cache, Decoding(
+            [r.rule for r in requests], lengths, width, owners, keep_states,
+            [r.generator for r in requests], temperature), mask)
     return [session._finish_all(samples) for samples in done]
+
+
+def shared_length(paths: Sequence[Sequence[tuple[int, Sequence[int]]]], most: int) -> int:
+    """How many tokens all ``paths`` begin with (their common nodes from the root), at most
+    ``most``."""
+    shared = 0
+    for nodes in zip(*paths, strict=False):
+        if any(node[0] != nodes[0][0] for node in nodes):
+            break
+        shared += len(nodes[0][1])
+    return min(shared, most)
+
+
+def _prefix(cache: Any, shared: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's keys and values of the first ``shared`` tokens of a path's cache."""
+    return [(layer.keys[..., :shared, :], layer.values[..., :shared, :])
+            for layer in cache.layers]
 
 
 @dataclass(frozen=True)
@@ -148,21 +171,22 @@ def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: 
 
 
 def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,
-             lengths: Sequence[int]) -> tuple[Any, torch.Tensor]:
-    """The paths' caches, the first ``lengths[i]`` tokens of each, left-padded to ``width``
-    tokens and stacked into one cache, with the mask that hides the padding."""
+             lengths: Sequence[int], skip: int = 0) -> tuple[Any, torch.Tensor]:
+    """The paths' caches, tokens ``skip`` to ``lengths[i]`` of each (the first ``skip``
+    are the shared prefix, held apart), left-padded to ``width`` tokens and stacked into one
+    cache, with the mask that hides the padding."""
     from engine.backends.growing_cache import new_cache
 
     cache = new_cache(session.model.model.config)
     mask = torch.zeros(len(states), width, dtype=torch.long)
     for row, n in enumerate(lengths):
-        mask[row, width - n:] = 1
+        mask[row, width - (n - skip):] = 1
     for layer in range(len(states[0].cache.layers)):
         keys, values = [], []
         for state, n in zip(states, lengths, strict=True):
-            k = state.cache.layers[layer].keys[..., :n, :]
-            v = state.cache.layers[layer].values[..., :n, :]
-            pad = width - n
+            k = state.cache.layers[layer].keys[..., skip:n, :]
+            v = state.cache.layers[layer].values[..., skip:n, :]
+            pad = width - (n - skip)
             keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
             values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
         cache.update(torch.cat(keys), torch.cat(values), layer)
