@@ -10,17 +10,21 @@ the result is the same attention as over the whole row).
 
 ``attending(model, prefix)`` switches the model to this attention for the calls inside it
 (``transformers``' attention interface, under the name ``ATTENTION``); outside it, and for
-a batch with no shared prefix, the model attends as it always does.
+a batch with no shared prefix, the model attends as it always does. The switch is the
+model's setting, which other threads see too: a call without a prefix held in its own
+context (``holding``) gets PyTorch's scaled dot-product attention, as before.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import torch
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 ATTENTION = "mctslab_shared_prefix"
 _PREFIX: ContextVar[Sequence[tuple[torch.Tensor, torch.Tensor]] | None] = ContextVar(
@@ -37,7 +41,11 @@ def shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor,
     the new tokens attend causally). Query heads share key heads in groups (grouped-query
     attention) as the model does. Returns (rows, L, heads, d), as ``transformers``' SDPA."""
     prefix = _PREFIX.get()
-    assert prefix is not None, "shared-prefix attention outside holding()"
+    if prefix is None:
+        # Another thread's call on the same model while a batch has it switched (the app
+        # shares one model between sessions): plain attention over the row's whole cache.
+        return sdpa_attention_forward(module, query, key, value, attention_mask,
+                                      scaling=scaling, dropout=dropout, **kwargs)
     prefix_keys, prefix_values = prefix[module.layer_idx]
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     rows, heads, length, dim = query.shape
@@ -112,15 +120,28 @@ def holding(prefix: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[Non
 def attending(model: Any, prefix: Sequence[tuple[torch.Tensor, torch.Tensor]] | None
               ) -> Iterator[None]:
     """Within: ``model`` (a ``transformers`` model) attends over ``prefix`` before each
-    row's own cache (``holding``). ``None``: no change."""
+    row's own cache (``holding``). ``None``: no change. Batches in several threads may
+    overlap: the first to enter switches the model, the last to leave switches it back."""
     if prefix is None:
         yield
         return
     config = model.config
-    before = config._attn_implementation
     with holding(prefix):
-        config._attn_implementation = ATTENTION
+        with _SWITCH:
+            users, before = _SWITCHED.get(id(config), (0, config._attn_implementation))
+            _SWITCHED[id(config)] = (users + 1, before)
+            config._attn_implementation = ATTENTION
         try:
             yield
         finally:
-            config._attn_implementation = before
+            with _SWITCH:
+                users, before = _SWITCHED.pop(id(config))
+                if users > 1:
+                    _SWITCHED[id(config)] = (users - 1, before)
+                else:
+                    config._attn_implementation = before
+
+
+_SWITCH = threading.Lock()
+_SWITCHED: dict[int, tuple[int, str]] = {}
+"""id(model config) -> (batches inside ``attending``, the setting to restore)."""

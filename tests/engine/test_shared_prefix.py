@@ -74,6 +74,16 @@ def test_it_equals_attention_over_each_rows_whole_cache(length: int, kv_heads: i
                           atol=1e-5)
 
 
+def test_without_a_prefix_held_it_is_plain_attention() -> None:
+    """What another thread gets while a batch has the shared model switched."""
+    gen = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 4, 1, 8, generator=gen)
+    keys, values = torch.randn(2, 4, 5, 8, generator=gen), torch.randn(2, 4, 5, 8, generator=gen)
+    ours, _ = shared_prefix_attention(Layer(0), query, keys, values, None, scaling=0.3)
+    expected = torch.nn.functional.scaled_dot_product_attention(query, keys, values, scale=0.3)
+    assert torch.allclose(ours, expected.transpose(1, 2), atol=1e-6)
+
+
 def test_attending_switches_the_model_for_its_block_only(demo_model: HFModel) -> None:
     config = demo_model.model.config
     before = config._attn_implementation
@@ -85,6 +95,14 @@ def test_attending_switches_the_model_for_its_block_only(demo_model: HFModel) ->
     assert config._attn_implementation == before
     with attending(demo_model.model, None):
         assert config._attn_implementation == before
+    # Overlapping batches (two threads): the model stays switched until the last one ends.
+    outer = attending(demo_model.model, prefix)
+    outer.__enter__()
+    with attending(demo_model.model, prefix):
+        assert config._attn_implementation == ATTENTION
+    assert config._attn_implementation == ATTENTION
+    outer.__exit__(None, None, None)
+    assert config._attn_implementation == before
 
 
 def test_the_shared_length_is_the_common_nodes_at_most_the_limit() -> None:
