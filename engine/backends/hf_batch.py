@@ -6,10 +6,10 @@ together: each path's cache is assembled from its node segments as usual, then t
 are left-padded to the longest path and stacked, with an attention mask that hides the
 padding and position ids that count each row's own tokens. The tokens that every path
 begins with (the prompt at least) are not stacked: they are held once, and the model
-attends over them and each row's own tokens (``engine.backends.shared_prefix``). Every row draws from its own
-request's random stream, so a path's samples depend only on its request (up to the
-rounding of a padded batch). All the new tokens start at the same padded position, which
-makes each finished row's segment one slice.
+attends over them and each row's own tokens (``engine.backends.shared_prefix``). Every
+row draws from its own request's random stream, so a path's samples depend only on its
+request (up to the rounding of a padded batch). All the new tokens start at the same
+padded position, which makes each finished row's segment one slice.
 """
 
 from __future__ import annotations
