@@ -110,6 +110,8 @@ class HFModel:
     def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from engine.backends.shared_prefix import adopt
+
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         source = str(DEMO_MODEL_DIR) if name_or_path in (None, "", DEMO_MODEL_NAME) else str(
             name_or_path
@@ -137,6 +139,7 @@ class HFModel:
             raise ModelLoadError(f"Cannot load {source!r}: {str(err).splitlines()[0]}") from None
         self.model: Any = model.to(self.device)  # type: ignore[arg-type]
         self.model.eval()
+        adopt(self.model)  # parallel batches hold their common prefix once
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
         self.eos_ids = self._eos_ids()
         self.context_length = int(

@@ -22,7 +22,7 @@ import torch
 
 from engine.backends.kv_cache import Segment
 from engine.backends.protocol import Sample, SampleRequest, StopRule
-from engine.backends.shared_prefix import attending, supports
+from engine.backends.shared_prefix import holding, supports
 from engine.core.events import EndReason
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
     cache, mask = _stacked(session, states, max(held) - shared, held, shared)
     mask = torch.cat([mask, torch.ones(len(states), 1, dtype=mask.dtype)], dim=1)
     last = torch.tensor([[r.path[-1][1][-1]] for r in requests])
-    with attending(session.model.model, prefix):
+    with holding(prefix):
         logits = session.model.forward(last, cache, mask, torch.tensor([[n] for n in held])
                                        )[:, -1, :].float()
         session.counter.forwarded += len(requests)

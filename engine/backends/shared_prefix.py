@@ -8,16 +8,14 @@ prefix, and the prefix's keys and values are held once; attention scores a query
 both and combines them in one softmax (the scores of the two parts are concatenated, so
 the result is the same attention as over the whole row).
 
-``attending(model, prefix)`` switches the model to this attention for the calls inside it
-(``transformers``' attention interface, under the name ``ATTENTION``); outside it, and for
-a batch with no shared prefix, the model attends as it always does. The switch is the
-model's setting, which other threads see too: a call without a prefix held in its own
-context (``holding``) gets PyTorch's scaled dot-product attention, as before.
+``adopt(model)`` gives a model of a plain-attention type this attention when it is loaded
+(``transformers``' attention interface, under the name ``ATTENTION``). A batch holds its
+prefix in its own context (``holding``); every other call, in any thread, gets PyTorch's
+scaled dot-product attention, as the model had before.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -42,8 +40,8 @@ def shared_prefix_attention(module: Any, query: torch.Tensor, key: torch.Tensor,
     attention) as the model does. Returns (rows, L, heads, d), as ``transformers``' SDPA."""
     prefix = _PREFIX.get()
     if prefix is None:
-        # Another thread's call on the same model while a batch has it switched (the app
-        # shares one model between sessions): plain attention over the row's whole cache.
+        # Any call outside a batch with a shared prefix: plain attention over the row's
+        # whole cache, as the model had before ``adopt``.
         return sdpa_attention_forward(module, query, key, value, attention_mask,
                                       scaling=scaling, dropout=dropout, **kwargs)
     prefix_keys, prefix_values = prefix[module.layer_idx]
@@ -85,13 +83,21 @@ PLAIN_ATTENTION = ("gpt2", "llama", "qwen2", "qwen3")
 sliding window, soft-capping, ALiBi or attention sinks), the only kind this replaces."""
 
 
-def supports(model: Any) -> bool:
-    """Whether ``model`` (a ``transformers`` model) may attend with a shared prefix."""
+def adopt(model: Any) -> None:
+    """Give ``model`` (a ``transformers`` model, just loaded) this attention when its type
+    has plain attention and it uses SDPA or eager attention; leave other models as they
+    are. Outside ``holding`` it is SDPA, so only a batch with a shared prefix changes."""
     config = model.config
-    return (getattr(config, "model_type", None) in PLAIN_ATTENTION
+    if (getattr(config, "model_type", None) in PLAIN_ATTENTION
             and config._attn_implementation in ("sdpa", "eager")
             and not getattr(config, "sliding_window", None)
-            and not getattr(config, "use_sliding_window", False))
+            and not getattr(config, "use_sliding_window", False)):
+        config._attn_implementation = ATTENTION
+
+
+def supports(model: Any) -> bool:
+    """Whether ``model`` attends with a shared prefix when one is held (``adopt``)."""
+    return bool(model.config._attn_implementation == ATTENTION)
 
 
 def _register() -> None:
@@ -106,42 +112,12 @@ _register()
 
 
 @contextmanager
-def holding(prefix: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[None]:
-    """Within: ``shared_prefix_attention`` attends over ``prefix`` (per layer, the shared
-    prefix's keys and values, each (1, heads, P, d))."""
+def holding(prefix: Sequence[tuple[torch.Tensor, torch.Tensor]] | None) -> Iterator[None]:
+    """Within, in this context: ``shared_prefix_attention`` attends over ``prefix`` (per
+    layer, the shared prefix's keys and values, each (1, heads, P, d)); ``None``: plain
+    attention."""
     token = _PREFIX.set(prefix)
     try:
         yield
     finally:
         _PREFIX.reset(token)
-
-
-@contextmanager
-def attending(model: Any, prefix: Sequence[tuple[torch.Tensor, torch.Tensor]] | None
-              ) -> Iterator[None]:
-    """Within: ``model`` (a ``transformers`` model) attends over ``prefix`` before each
-    row's own cache (``holding``). ``None``: no change. Batches in several threads may
-    overlap: the first to enter switches the model, the last to leave switches it back."""
-    if prefix is None:
-        yield
-        return
-    config = model.config
-    with holding(prefix):
-        with _SWITCH:
-            users, before = _SWITCHED.get(id(config), (0, config._attn_implementation))
-            _SWITCHED[id(config)] = (users + 1, before)
-            config._attn_implementation = ATTENTION
-        try:
-            yield
-        finally:
-            with _SWITCH:
-                users, before = _SWITCHED.pop(id(config))
-                if users > 1:
-                    _SWITCHED[id(config)] = (users - 1, before)
-                else:
-                    config._attn_implementation = before
-
-
-_SWITCH = threading.Lock()
-_SWITCHED: dict[int, tuple[int, str]] = {}
-"""id(model config) -> (batches inside ``attending``, the setting to restore)."""

@@ -15,7 +15,7 @@ from engine.backends.hf_batch import shared_length
 from engine.backends.protocol import SampleRequest, StopRule
 from engine.backends.shared_prefix import (
     ATTENTION,
-    attending,
+    adopt,
     holding,
     shared_prefix_attention,
     supports,
@@ -75,7 +75,7 @@ def test_it_equals_attention_over_each_rows_whole_cache(length: int, kv_heads: i
 
 
 def test_without_a_prefix_held_it_is_plain_attention() -> None:
-    """What another thread gets while a batch has the shared model switched."""
+    """Every call outside a batch's ``holding``, in any thread."""
     gen = torch.Generator().manual_seed(1)
     query = torch.randn(2, 4, 1, 8, generator=gen)
     keys, values = torch.randn(2, 4, 5, 8, generator=gen), torch.randn(2, 4, 5, 8, generator=gen)
@@ -84,25 +84,21 @@ def test_without_a_prefix_held_it_is_plain_attention() -> None:
     assert torch.allclose(ours, expected.transpose(1, 2), atol=1e-6)
 
 
-def test_attending_switches_the_model_for_its_block_only(demo_model: HFModel) -> None:
-    config = demo_model.model.config
-    before = config._attn_implementation
-    prefix = [(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))]
-    with pytest.raises(RuntimeError, match="inside"):
-        with attending(demo_model.model, prefix):
-            assert config._attn_implementation == ATTENTION
-            raise RuntimeError("inside")
-    assert config._attn_implementation == before
-    with attending(demo_model.model, None):
-        assert config._attn_implementation == before
-    # Overlapping batches (two threads): the model stays switched until the last one ends.
-    outer = attending(demo_model.model, prefix)
-    outer.__enter__()
-    with attending(demo_model.model, prefix):
-        assert config._attn_implementation == ATTENTION
-    assert config._attn_implementation == ATTENTION
-    outer.__exit__(None, None, None)
-    assert config._attn_implementation == before
+def test_a_plain_attention_model_adopts_it_and_others_do_not(
+        demo_model: HFModel, tmp_path: Path) -> None:
+    assert demo_model.model.config._attn_implementation == ATTENTION
+    assert supports(demo_model.model)
+    # A model with a sliding window keeps its own attention (and per-row copies).
+    from transformers import AutoConfig, MistralConfig, MistralForCausalLM
+
+    demo = AutoConfig.from_pretrained(DEMO_MODEL_DIR)
+    config = MistralConfig(vocab_size=demo.vocab_size, hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                           sliding_window=16)
+    MistralForCausalLM(config).save_pretrained(tmp_path / "mistral")
+    model = MistralForCausalLM.from_pretrained(tmp_path / "mistral")
+    adopt(model)
+    assert model.config._attn_implementation != ATTENTION and not supports(model)
 
 
 def test_the_shared_length_is_the_common_nodes_at_most_the_limit() -> None:
