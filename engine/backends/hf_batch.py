@@ -56,14 +56,16 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
         # tokens of its own to hold back: each path alone.
         return [session.sample(r.path, r.k, r.rule, temperature, r.generator)
                 for r in requests]
-    states = [session.state_for(r.path, defer_last=True) for r in requests]
-    lengths = [s.length for s in states]
+    lengths = [sum(len(tokens) for _, tokens in r.path) for r in requests]
     # Every path's last token runs in one batched pass, for the logits: a path whose last
     # node was recomputed has its logits already, but its cache gives up that token too.
-    held = [s.length - 1 for s in states]
-    # The tokens every path starts with (the prompt at least) are held once, not per row.
+    held = [n - 1 for n in lengths]
+    # The tokens every path starts with (the prompt at least) are held once, not per row:
+    # the first path's cache gives them, the others' leave them out where they can.
     shared = shared_length([r.path for r in requests], min(held)) \
         if supports(session.model.model) else 0
+    states = [session.state_for(r.path, defer_last=True, skip=shared if i else 0)
+              for i, r in enumerate(requests)]
     prefix = _prefix(states[0].cache, shared) if shared else None
     cache, mask = _stacked(session, states, max(held) - shared, held, shared)
     mask = torch.cat([mask, torch.ones(len(states), 1, dtype=mask.dtype)], dim=1)
@@ -175,7 +177,8 @@ def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: 
 def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,
              lengths: Sequence[int], skip: int = 0) -> tuple[Any, torch.Tensor]:
     """The paths' caches, tokens ``skip`` to ``lengths[i]`` of each (the first ``skip``
-    are the shared prefix, held apart), left-padded to ``width`` tokens and stacked into one
+    are the shared prefix, held apart; a cache may leave out up to ``skip`` tokens already,
+    ``Prefix.start``), left-padded to ``width`` tokens and stacked into one
     cache, with the mask that hides the padding."""
     from engine.backends.growing_cache import new_cache
 
@@ -186,8 +189,9 @@ def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,
     for layer in range(len(states[0].cache.layers)):
         keys, values = [], []
         for state, n in zip(states, lengths, strict=True):
-            k = state.cache.layers[layer].keys[..., skip:n, :]
-            v = state.cache.layers[layer].values[..., skip:n, :]
+            start, end = skip - state.start, n - state.start
+            k = state.cache.layers[layer].keys[..., start:end, :]
+            v = state.cache.layers[layer].values[..., start:end, :]
             pad = width - (n - skip)
             keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
             values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))

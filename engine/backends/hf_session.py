@@ -35,6 +35,8 @@ class Prefix:
     """``None`` when the caller asked to forward the last token itself (``state_for``'s
     ``defer_last``): ``cache`` then holds all but that token."""
     length: int
+    start: int = 0
+    """Tokens at the path's start that ``cache`` leaves out (``state_for``'s ``skip``)."""
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ModelSession:
         return logits[:, -1, :].float(), cache
 
     def state_for(self, path: Sequence[tuple[int, Sequence[int]]],
-                  defer_last: bool = False) -> Prefix:
+                  defer_last: bool = False, skip: int = 0) -> Prefix:
         """The cache after the last node of ``path`` (``(node_id, token_ids)`` from the
         root), assembled for the caller to own, and the logits after its last token.
 
@@ -75,7 +77,10 @@ class ModelSession:
         token is always forwarded again, for its logits: segments keep no logits. With
         ``defer_last``, when the last node's segment is stored, that forward is left to the
         caller (who batches several paths' last tokens): the cache holds all but the last
-        token and ``logits`` is ``None``.
+        token and ``logits`` is ``None``. With ``defer_last`` and ``skip``, the whole nodes
+        within the path's first ``skip`` tokens are left out of the cache when every node
+        is stored (a batch holds those tokens once, apart: ``hf_batch``); ``Prefix.start``
+        says how many were.
         """
         from engine.backends.growing_cache import new_cache
 
@@ -88,6 +93,11 @@ class ModelSession:
             pieces.append((node_id, parent, position, tokens, stored))
             position, parent = position + len(tokens), node_id
         last = max(i for i, piece in enumerate(pieces) if len(piece[3]))
+        left_out = 0
+        if skip and defer_last and all(p[4] is not None or not p[3] for p in pieces):
+            while pieces[0][2] + len(pieces[0][3]) <= skip:
+                left_out = pieces[0][2] + len(pieces[0][3])
+                pieces, last = pieces[1:], last - 1
         cache = new_cache(self.model.model.config)
         joined: list[Segment] = []
         run: list[int] = []
@@ -125,14 +135,14 @@ class ModelSession:
                     joined.append(stored.trimmed())
                 join()
                 if defer_last:
-                    return Prefix(cache, None, position)
+                    return Prefix(cache, None, position, left_out)
                 run.append(tokens[-1])
             else:
                 joined.append(stored)
         join()
         forward()
         assert logits is not None, "the path's last token was forwarded"
-        return Prefix(cache, logits, position)
+        return Prefix(cache, logits, position, left_out)
 
     def remember(self, node_id: int, state: Any) -> None:
         """Keep ``state`` (a ``Segment``) as ``node_id``'s (when reuse is on)."""

@@ -151,9 +151,16 @@ def assert_batch_samples_as_alone(demo_model: HFModel) -> None:
     rule = StopRule("line", 40)
     session = demo_model.new_session()
     alone = [session.sample(p, 2, rule, 0.0, torch.Generator().manual_seed(0)) for p in paths]
-    batched = demo_model.new_session().sample_many(
-        [SampleRequest(p, 2, rule, torch.Generator().manual_seed(0)) for p in paths], 0.0)
-    for one, many in zip(alone, batched, strict=True):
-        assert [s.token_ids for s in one] == [s.token_ids for s in many]
-        for a, b in zip(one, many, strict=True):
-            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    # A fresh session recomputes every node; ``session`` has them all stored, so its
+    # paths' caches leave the shared prefix out (``state_for``'s ``skip``).
+    shared = len(prompt) + len(step)
+    assert session.state_for(paths[1], defer_last=True, skip=shared).start == shared
+    assert session.state_for(paths[1], defer_last=True, skip=shared - 1).start == len(prompt)
+    assert demo_model.new_session().state_for(paths[1], defer_last=True, skip=shared).start == 0
+    for batch_session in (demo_model.new_session(), session):
+        batched = batch_session.sample_many(
+            [SampleRequest(p, 2, rule, torch.Generator().manual_seed(0)) for p in paths], 0.0)
+        for one, many in zip(alone, batched, strict=True):
+            assert [s.token_ids for s in one] == [s.token_ids for s in many]
+            for a, b in zip(one, many, strict=True):
+                assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
