@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from typing import Any
@@ -42,8 +43,10 @@ def register(sub: Any) -> None:
                         help="MCTS iterations for redundancy and speed "
                         "(default: 40; with --quick 4)")
     add_model(parser)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default: 1, the demo model is tiny)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for every model (default: 1 for the demo "
+                        "model, whose steps are bound by Python, and every core for the "
+                        "124 M model, whose steps are bound by its matrix products)")
     # No --db: the storage figures are measured in a temporary database of their own, so
     # that a benchmark never writes runs into the user's.
     add_json(parser)
@@ -75,14 +78,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_bench(*, quick: bool = False, iterations: int | None = None,
-              model_name: str | None = None, threads: int = 1) -> dict[str, Any]:
-    """Run every measurement once; return the report (``TARGETS``' keys at the top level)."""
+              model_name: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Run every measurement once; return the report (``TARGETS``' keys at the top level).
+    ``threads``: torch's CPU threads for every model; ``None``: 1 for the demo model and
+    every core for the 124 M model."""
     import torch
 
     from app.bench import engine_cost as bench
     from engine.backends.hf import HFModel
+    from engine.errors import InputError
 
-    torch.set_num_threads(max(1, threads))
+    if threads is not None and threads < 1:
+        raise InputError("--threads must be at least 1.")
+    big_threads = threads or os.cpu_count() or 1
+    threads = threads or 1
+    torch.set_num_threads(threads)
     started = time.perf_counter()
     model = HFModel(model_name)
     bench.warm_up(model)
@@ -95,7 +105,7 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
     depth_none = bench.depth_scaling(model, reuse=False, depths=depths, repeats=repeats)
     speed = bench.generate_comparison(model, reuse)
     report: dict[str, Any] = {
-        "device": _device(model.device, threads),
+        "device": _device(model.device, threads, big_threads),
         "model": model.name,
         "quick": quick,
         "mcts_iterations": its,
@@ -111,7 +121,7 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
         "generate_calls": speed.generate_calls,
         "mcts_tokens_per_s_no_reuse": round(no_reuse.tokens_per_s, 1),
         "kv_held_over_tree_kv": round(reuse.kv_held_over_tree_kv, 3),
-        **_big_model(quick, threads),
+        **_big_model(quick, big_threads),
         "storage": _storage(reuse, quick),
         "graph_html_ms": _graph(quick),
     }
@@ -140,7 +150,18 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
     """KV held and reuse against no reuse on a GPT-2-small-shaped model with random weights
     (``app.bench.big_model``, built on first use), on two deep workloads of MCTS over
     32-token mini-steps: a 519-token free-text prompt (the ``_124m`` keys) and the 9-token
-    Game-of-24 prompt (``big_model.game24``)."""
+    Game-of-24 prompt (``big_model.game24``); with ``threads`` torch threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _big_model_figures(quick, threads)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _big_model_figures(quick: bool, threads: int) -> dict[str, Any]:
     from app.bench.big_model import build, deep_search
     from engine.backends.hf import HFModel
 
@@ -163,7 +184,8 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
         }
 
     long_prompt = figures(*runs["long-prompt"])
-    parallel = {name: _parallel(model, 8 if quick else 24, name)
+    # 30 iterations: the root's round of 6 (its 12 children at k = 2), then full rounds.
+    parallel = {name: _parallel(model, 8 if quick else 30, name)
                 for name in ("long-prompt", "game24")}
     return {
         "parallel_speedup_124m": parallel["long-prompt"]["speedup"],
@@ -172,9 +194,10 @@ def _big_model(quick: bool, threads: int) -> dict[str, Any]:
         "reuse_speedup_124m": long_prompt["reuse_speedup"],
         "redundancy_no_reuse_124m": long_prompt["redundancy_no_reuse"],
         "big_model": {
+            "threads": threads,
             "what": f"GPT-2-small shape (12 layers, width 768), random weights, the bundled "
                     f"tokenizer: {params / 1e6:.1f} M parameters; {iterations} iterations of "
-                    "MCTS over 32-token mini-steps, k = 2",
+                    f"MCTS over 32-token mini-steps, k = 2; torch threads {threads}",
             "long_prompt": long_prompt,
             "game24": figures(*runs["game24"]),
             "parallel": parallel,
@@ -234,7 +257,7 @@ def _met(value: float, op: str, target: float) -> bool:
     return value <= target if op == "<=" else value >= target
 
 
-def _device(device: str, threads: int) -> str:
+def _device(device: str, threads: int, big_threads: int) -> str:
     import torch
 
     name = platform.processor() or platform.machine()
@@ -247,7 +270,8 @@ def _device(device: str, threads: int) -> str:
                              if line.startswith("model name")), name)
         except OSError:
             pass
-    return f"{device}: {name}, torch threads {threads}"
+    big = "" if big_threads == threads else f" (the 124 M model: {big_threads})"
+    return f"{device}: {name}, torch threads {threads}{big}"
 
 
 def render(report: dict[str, Any]) -> str:

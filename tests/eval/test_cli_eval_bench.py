@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,11 @@ def test_eval_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "unknown strategy 'astar'" in capsys.readouterr().err
 
 
+def test_bench_refuses_zero_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--threads", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "mctslab: error: --threads must be at least 1."
+
+
 def test_bench_quick_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -83,6 +89,9 @@ def test_bench_quick_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
                 "iteration_time_depth10_over_depth1", "mcts_tokens_per_s_over_generate"):
         assert key in report
     assert report["device"].startswith(("cpu", "cuda", "mps"))
+    # By default the demo model runs on one thread and the 124 M model on every core.
+    assert "torch threads 1" in report["device"]
+    assert report["big_model"]["threads"] == (os.cpu_count() or 1)
     # Reuse never forwards more than recomputing every prefix does.
     assert report["redundancy_reuse"] < report["redundancy_no_reuse"]
     tokens = report["tokens"]
