@@ -75,6 +75,10 @@ def sample_many(session: ModelSession, requests: Sequence[SampleRequest],
                                        )[:, -1, :].float()
         session.counter.forwarded += len(requests)
         width = max(held) - shared + 1
+        for row, state in enumerate(states):
+            if state.open_last is not None:  # the pass gave its last token's keys and values
+                node_id, segment = state.open_last
+                session.cache.put(node_id, segment.completed(cache, row, width - 1))
         owners = [r.path[-1][0] for r in requests]
         keep_states = [session.reuse and r.rule.kind != "rollout" for r in requests]
         rows = [Row([], [], [], r.k, request=i) for i, r in enumerate(requests)]
@@ -121,9 +125,11 @@ def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: 
            how: Decoding, mask: torch.Tensor | None = None) -> list[list[Sample]]:
     """The decoding loop that one path's samples (``ModelSession.sample``: no padding,
     ``mask`` ``None``) and a batch of paths share: each row draws as many tokens as its
-    multiplicity and splits by distinct token, finished rows become samples (with their
-    segment, cut from the cache, when their request keeps states), and the open rows run
-    one step. Returns each request's samples, not yet counted or sorted."""
+    multiplicity and splits by distinct token, finished rows become samples, and the open
+    rows run one step. A finished row's last token is never run: when its request keeps
+    states, its segment is open, all its tokens but the last, cut from the cache (the
+    forward pass that first needs the node's logits completes it: ``state_for``). Returns
+    each request's samples, not yet counted or sorted."""
     cached = len(rows)  # rows held in ``cache``: row i of ``rows`` is cache row i
     done: list[list[Sample]] = [[] for _ in how.rules]
     step = 0
@@ -133,12 +139,17 @@ def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: 
         open_rows, open_parents = [], []
         for row, parent in zip(rows, parents, strict=True):
             session._check_end(row, how.rules[row.request], how.lengths[row.request] + step)
-            if row.ended and (row.ended in ("eos", "context")
-                              or not how.keep_states[row.request]):
-                done[row.request].append(session._finish(row, None))
-            else:
+            if row.ended is None:
                 open_rows.append(row)
                 open_parents.append(parent)
+                continue
+            segment = None
+            if row.ended not in ("eos", "context") and how.keep_states[row.request]:
+                segment = Segment.cut(cache, parent, how.width, how.width + step - 1,
+                                      how.owners[row.request])
+                if segment.start != how.lengths[row.request]:
+                    segment = replace(segment, start=how.lengths[row.request])
+            done[row.request].append(session._finish(row, segment))
         if not open_rows:
             break
         if open_parents != list(range(cached)):
@@ -153,24 +164,8 @@ def decode(session: ModelSession, rows: list[Row], logits: torch.Tensor, cache: 
             positions = torch.tensor([[how.lengths[r.request] + step - 1] for r in open_rows])
             logits = session.model.forward(last, cache, mask, positions)[:, -1, :].float()
             session.counter.forwarded += len(open_rows)
-        rows = []
-        for i, row in enumerate(open_rows):
-            if row.ended:
-                segment = Segment.cut(cache, i, how.width, how.width + step,
-                                      how.owners[row.request])
-                if segment.start != how.lengths[row.request]:
-                    segment = replace(segment, start=how.lengths[row.request])
-                done[row.request].append(session._finish(row, segment))
-            else:
-                rows.append(row)
+        rows = open_rows
         cached = len(open_rows)
-        if rows and len(rows) < len(open_rows):
-            keep = [i for i, r in enumerate(open_rows) if not r.ended]
-            cache.batch_select_indices(torch.tensor(keep, device=session.model.device))
-            if mask is not None:
-                mask = mask[torch.tensor(keep)]
-            logits = logits[keep]
-            cached = len(keep)
     return done
 
 

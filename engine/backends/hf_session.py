@@ -37,6 +37,9 @@ class Prefix:
     length: int
     start: int = 0
     """Tokens at the path's start that ``cache`` leaves out (``state_for``'s ``skip``)."""
+    open_last: tuple[int, Segment] | None = None
+    """With ``defer_last``: the last node and its open segment (all but its last token),
+    for the caller to complete with the last token's keys and values once it forwards it."""
 
 
 @dataclass
@@ -74,7 +77,9 @@ class ModelSession:
 
         With reuse, every node whose segment is stored is assembled from it; the others are
         forwarded (in as few passes as the gaps allow) and their segments stored. The last
-        token is always forwarded again, for its logits: segments keep no logits. With
+        token is always forwarded, for its logits: segments keep no logits. A new node's
+        segment is open (all but its last token: decoding never runs a finished sample's last
+        token), and the forward that gives the logits completes it. With
         ``defer_last``, when the last node's segment is stored, that forward is left to the
         caller (who batches several paths' last tokens): the cache holds all but the last
         token and ``logits`` is ``None``. With ``defer_last`` and ``skip``, the whole nodes
@@ -88,13 +93,16 @@ class ModelSession:
         position, parent = 0, None
         for node_id, tokens in path:
             stored = self.cache.get(node_id, parent, position) if self.reuse else None
-            if stored is not None and stored.tokens != len(tokens):
+            if stored is not None and stored.tokens not in (len(tokens), len(tokens) - 1):
                 stored = None
             pieces.append((node_id, parent, position, tokens, stored))
             position, parent = position + len(tokens), node_id
         last = max(i for i, piece in enumerate(pieces) if len(piece[3]))
         left_out = 0
-        if skip and defer_last and all(p[4] is not None or not p[3] for p in pieces):
+        # A node to forward (not stored, or open before the last) needs the whole prefix.
+        if skip and defer_last and all(
+                not p[3] or (p[4] is not None and (i == last or p[4].tokens == len(p[3])))
+                for i, p in enumerate(pieces)):
             while pieces[0][2] + len(pieces[0][3]) <= skip:
                 left_out = pieces[0][2] + len(pieces[0][3])
                 pieces, last = pieces[1:], last - 1
@@ -130,13 +138,19 @@ class ModelSession:
                     owners.append((node_id, parent_id, start, len(tokens)))
                 continue
             forward()
-            if i == last:  # all but its last token, which is run again for the logits
-                if stored.tokens > 1:
-                    joined.append(stored.trimmed())
+            complete = stored.tokens == len(tokens)
+            if i == last or not complete:
+                # All but the last token, which is run for the logits (or, in an open
+                # segment, for its keys and values, which complete the segment).
+                if stored.tokens > (1 if complete else 0):
+                    joined.append(stored.trimmed() if complete else stored)
                 join()
-                if defer_last:
-                    return Prefix(cache, None, position, left_out)
+                if i == last and defer_last:
+                    return Prefix(cache, None, position, left_out,
+                                  None if complete else (node_id, stored))
                 run.append(tokens[-1])
+                if not complete:
+                    owners.append((node_id, parent_id, start, len(tokens)))
             else:
                 joined.append(stored)
         join()

@@ -42,6 +42,16 @@ class Segment:
         return Segment(self.parent, self.start, tuple(k[..., :-1, :] for k in self.keys),
                        tuple(v[..., :-1, :] for v in self.values))
 
+    def completed(self, cache: Any, row: int, position: int) -> Segment:
+        """The segment with one more token: position ``position`` of row ``row`` of a
+        ``DynamicCache`` (an open segment's last token, once it has been forwarded)."""
+        keys = tuple(torch.cat([k, layer.keys[row:row + 1, :, position:position + 1, :]], -2)
+                     for k, layer in zip(self.keys, cache.layers, strict=True))
+        values = tuple(torch.cat([v, layer.values[row:row + 1, :, position:position + 1, :]],
+                                 -2)
+                       for v, layer in zip(self.values, cache.layers, strict=True))
+        return Segment(self.parent, self.start, keys, values)
+
     @classmethod
     def cut(cls, cache: Any, row: int, start: int, end: int, parent: int | None) -> Segment:
         """Positions ``start:end`` of row ``row`` of a ``DynamicCache``, copied out (so the

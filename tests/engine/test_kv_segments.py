@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -15,21 +17,54 @@ def _tree_tokens(search: Search) -> int:
     return len(search.prompt_ids) + sum(len(n.token_ids) for n in search.tree.nodes)
 
 
-def test_the_cache_holds_each_token_of_the_tree_once(demo_model: HFModel) -> None:
-    search = Search(demo_model, make_config(seed=0), "4 5 6 10")
+@pytest.mark.parametrize("parallel", [1, 8])
+def test_the_cache_holds_each_token_of_the_tree_once(demo_model: HFModel, parallel: int
+                                                     ) -> None:
+    search = Search(demo_model, make_config(seed=0, parallel=parallel), "4 5 6 10")
     search.run(40)
     cache = search.session.cache
-    assert cache.tokens == _tree_tokens(search)  # every node's own tokens, once
     per_token = cache.nbytes / cache.tokens
     config = demo_model.model.config
     assert per_token == 2 * config.n_layer * config.n_embd * 4  # keys + values, float32
-    # Each segment starts where its path's tokens before it end, after its parent.
+    # Each segment starts where its path's tokens before it end, after its parent. A node
+    # never expanded nor rolled out from holds all its tokens but the last (decoding never
+    # runs a finished sample's last token); the pass that first needs the node's logits
+    # completes it, alone or in a batch.
     tree = search.tree
+    unused = {n.id for n in tree.nodes if n.visits == 0 and not n.children}
+    assert unused  # the dead steps, at least
     for node in tree.nodes:
         before = tree.path_to(node.id)[1:-1]
         start = 0 if node.id == ROOT_ID else \
             len(search.prompt_ids) + sum(len(tree.nodes[n].token_ids) for n in before)
-        assert cache.get(node.id, node.parent, start) is not None, node.id
+        segment = cache.get(node.id, node.parent, start)
+        assert segment is not None, node.id
+        own = len(search.prompt_ids) if node.id == ROOT_ID else len(node.token_ids)
+        assert segment.tokens == own - (node.id in unused), node.id
+    assert cache.tokens == _tree_tokens(search) - len(unused)
+
+
+def test_reuse_makes_the_calls_no_reuse_makes_and_forwards_fewer_tokens(
+        demo_model: HFModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    forward = demo_model.forward
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(demo_model, "forward", counted)
+    runs = {}
+    for reuse in (True, False):
+        calls["n"] = 0
+        search = Search(demo_model, make_config(seed=0, cache_reuse=reuse), "4 5 6 10")
+        search.run(40)
+        runs[reuse] = (calls["n"], search.session.counter, [n.text for n in search.tree.nodes])
+    (calls_reuse, reused, tree), (calls_none, recomputed, same_tree) = runs[True], runs[False]
+    assert tree == same_tree
+    assert calls_reuse == calls_none > 0
+    assert reused.generated == recomputed.generated
+    assert reused.forwarded < recomputed.forwarded
 
 
 def test_an_assembled_prefix_equals_one_computed_in_one_pass(demo_model: HFModel) -> None:
