@@ -58,6 +58,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.iterations is not None and args.iterations < 2:
         raise InputError("--iterations must be at least 2.")
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads must be at least 1.")
     from engine.backends.openai_server import is_server_spec
 
     if is_server_spec(args.model):
@@ -86,10 +88,7 @@ def run_bench(*, quick: bool = False, iterations: int | None = None,
 
     from app.bench import engine_cost as bench
     from engine.backends.hf import HFModel
-    from engine.errors import InputError
 
-    if threads is not None and threads < 1:
-        raise InputError("--threads must be at least 1.")
     big_threads = threads or os.cpu_count() or 1
     threads = threads or 1
     torch.set_num_threads(threads)

@@ -173,8 +173,8 @@ def _stacked(session: ModelSession, states: Sequence[Prefix], width: int,
              lengths: Sequence[int], skip: int = 0) -> tuple[Any, torch.Tensor]:
     """The paths' caches, tokens ``skip`` to ``lengths[i]`` of each (the first ``skip``
     are the shared prefix, held apart; a cache may leave out up to ``skip`` tokens already,
-    ``Prefix.start``), left-padded to ``width`` tokens and stacked into one
-    cache, with the mask that hides the padding."""
+    ``Prefix.start``), left-padded to ``width`` tokens and stacked into one cache, with the
+    mask that hides the padding."""
     from engine.backends.growing_cache import new_cache
 
     cache = new_cache(session.model.model.config)
