@@ -119,7 +119,10 @@ def current(tree: Tree, config: SearchConfig, view_key: str) -> Projection | Non
 
 def render_controls(config: SearchConfig, projection: Projection | None) -> None:
     """The expander: c, the rule (MCTS only) and the projection's caption."""
-    with st.expander("What if…", expanded=projection is not None):
+    # Closed until the user opens it, and then kept as the browser has it: an ``expanded``
+    # that followed the projection changed when c went back to the run's own, and the
+    # browser could fold the expander under the user's hand (Chromium, CI).
+    with st.expander("What if…"):
         left, right = st.columns([1, 2])
         # The run's own c and rule are also the widgets' defaults (the value a browser
         # falls back to when it draws a widget afresh), not only the values ``current``
